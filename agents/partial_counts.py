@@ -1,0 +1,222 @@
+"""Stage 1: events → partial counts, dead letters and source offsets, in one Kafka transaction.
+
+One transactional producer per source partition (transactional id `<APP_ID>-stage1-<partition>`):
+a new owner of a partition fences the old one, so a zombie can never commit, and a crash aborts the
+open transaction, so read_committed readers never see a partial twice. The partition's watermark is
+stored in the committed offset's metadata and restored with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from clickagg.config import Settings
+from clickagg.core.aggregate import Counts, add
+from clickagg.core.events import parse_event
+from clickagg.core.keys import GroupKey, owner_partition
+from clickagg.core.watermarks import SourceClock
+from clickagg.core.windows import is_late, window_start
+from clickagg.kafka_util import committed_with_metadata
+from clickagg.metrics import METRICS
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SourceTask:
+    """Everything owned for one source partition: its producer, position and watermark."""
+
+    def __init__(self, tp: TopicPartition, producer: AIOKafkaProducer, position: int, clock: SourceClock) -> None:
+        self.tp = tp
+        self.producer = producer
+        self.position = position
+        self.clock = clock
+
+
+class PartialCounter:
+    """Consumes the events topic in batches and emits transactional partials (see module doc)."""
+
+    def __init__(self, settings: Settings, reference: Any, partials_partitions: int, source_partitions: int) -> None:
+        self.s = settings
+        self.reference = reference
+        self.partials_partitions = partials_partitions
+        self.source_partitions = source_partitions
+        self.group_id = f"{settings.app_id}-stage1"
+        self.tasks: dict[TopicPartition, SourceTask] = {}
+        self.lock = asyncio.Lock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.last_idle_check = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def run(self, stopping: asyncio.Event) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.s.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
+        try:
+            while not stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=20000)
+                async with self.lock:
+                    await self._process(batches)
+                    await self._advance_idle()
+        finally:
+            async with self.lock:
+                await self._drop(list(self.tasks))
+            await self.consumer.stop()
+
+    async def _assign(self, partitions: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        new = [tp for tp in partitions if tp not in self.tasks]
+        producers = {}
+        for tp in new:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.s.kafka_bootstrap_servers,
+                transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
+                enable_idempotence=True,
+                linger_ms=5,
+                max_batch_size=1024 * 1024,
+                max_request_size=8 * 1024 * 1024,
+            )
+            await producer.start()  # init_transactions: fences any previous owner, aborts its open txn
+            producers[tp] = producer
+        committed = await committed_with_metadata(self.consumer, new) if new else {}
+        for tp in new:
+            offset, meta = committed.get(tp, (None, ""))
+            clock = SourceClock(watermark=int(meta) if meta.lstrip("-").isdigit() else -1)
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+                position = await self.consumer.position(tp)
+            else:
+                self.consumer.seek(tp, offset)
+                position = offset
+            self.tasks[tp] = SourceTask(tp, producers[tp], position, clock)
+            log.info("stage1 owns %s from offset %s (watermark %s)", tp, position, clock.watermark)
+
+    async def _drop(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            task = self.tasks.pop(tp, None)
+            if task is not None:
+                await task.producer.stop()
+
+    # -- the hot path ------------------------------------------------------------------------------
+    async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        work = []
+        for tp, records in batches.items():
+            task = self.tasks.get(tp)
+            if task is None or not records:
+                continue  # revoked meanwhile: the new owner reads these again
+            work.append(self._commit_batch(task, records))
+        if work:
+            await asyncio.gather(*work)
+
+    def _aggregate(self, task: SourceTask, records: list[Any]) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
+        """Parse, validate, join and pre-aggregate; returns partial counts and rejected records."""
+        table = self.reference.table  # one reference snapshot per batch: swaps happen between batches
+        lookup = table.lookup
+        size, lateness, time_field = self.s.window_ms, self.s.lateness_ms, self.s.event_time_field or None
+        clock = task.clock
+        acc: dict[GroupKey, Counts] = {}
+        rejected: list[tuple[Any, str]] = []
+        wall = now_ms()
+        for record in records:
+            parsed = parse_event(record.value, time_field)
+            if type(parsed) is str:
+                rejected.append((record, parsed))
+                continue
+            article, user, action, event_time = parsed  # type: ignore[misc]
+            ts = record.timestamp if event_time is None else event_time
+            if ts is None or ts < 0:
+                rejected.append((record, "no_timestamp"))
+                continue
+            if is_late(ts, clock.watermark, size, lateness):
+                rejected.append((record, "late"))
+                continue
+            clock.observe(ts, wall)
+            gender, segment = lookup(user)
+            add(acc, (window_start(ts, size), gender, segment, article), action)
+        return acc, rejected
+
+    async def _commit_batch(self, task: SourceTask, records: list[Any]) -> None:
+        acc, rejected = self._aggregate(task, records)
+        METRICS.inc("events_in_total", len(records), {"partition": task.tp.partition})
+        for _, reason in rejected:
+            METRICS.inc("events_rejected_total", 1, {"reason": reason})
+        await self._transact(task, acc, rejected, records[-1].offset + 1)
+
+    async def _transact(
+        self, task: SourceTask, acc: dict[GroupKey, Counts], rejected: list[tuple[Any, str]], next_offset: int
+    ) -> None:
+        rows: dict[int, list[list[Any]]] = defaultdict(list)
+        for key, (imp, clk) in acc.items():
+            rows[owner_partition(key, self.partials_partitions)].append([*key, imp, clk])
+        producer = task.producer
+        async with producer.transaction():
+            for dest in range(self.partials_partitions):
+                envelope = {
+                    "src": task.tp.partition,
+                    "n": self.source_partitions,
+                    "wm": task.clock.watermark,
+                    "rows": rows.get(dest, []),
+                }
+                await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
+            for record, reason in rejected:
+                await producer.send(self.s.dlq, record.value, key=record.key, headers=dlq_headers(record, reason))
+            await producer.send_offsets_to_transaction(
+                {task.tp: (next_offset, str(task.clock.watermark))}, self.group_id
+            )
+        task.position = next_offset
+
+    async def _advance_idle(self) -> None:
+        """Quiet, caught-up partitions move their watermark on wall time so the last window closes."""
+        if time.monotonic() - self.last_idle_check < 1.0 or self.consumer is None:
+            return
+        self.last_idle_check = time.monotonic()
+        wall = now_ms()
+        work = []
+        for tp, task in self.tasks.items():
+            highwater = self.consumer.last_stable_offset(tp)
+            caught_up = highwater is not None and task.position >= highwater
+            if task.clock.advance_if_idle(wall, self.s.idle_timeout_seconds * 1000, caught_up):
+                work.append(self._transact(task, {}, [], task.position))
+        if work:
+            await asyncio.gather(*work)
+
+
+def dlq_headers(record: Any, reason: str) -> list[tuple[str, bytes]]:
+    """Dead letters keep the original bytes as value; where they came from travels in headers."""
+    return [
+        ("reason", reason.encode()),
+        ("source.topic", record.topic.encode()),
+        ("source.partition", str(record.partition).encode()),
+        ("source.offset", str(record.offset).encode()),
+        ("source.timestamp", str(record.timestamp).encode()),
+    ]
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: PartialCounter) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.owner.lock:  # waits for the batch in flight to commit
+            await self.owner._drop(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        async with self.owner.lock:
+            await self.owner._assign(list(assigned))

@@ -1,0 +1,176 @@
+"""Stage 2: partials (read_committed) → window state → versioned Elasticsearch documents.
+
+Offsets are committed only after the documents they produced are written, with the watermark map
+in the commit metadata. On (re)assignment the open documents of the partition are read back from
+Elasticsearch with their versions; replayed envelopes at or below a version are skipped, and any
+stale write is refused by Elasticsearch's external versioning. While Elasticsearch is down the
+flush retries and this loop stops consuming: memory stays bounded, partials wait in Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from elasticsearch.helpers import async_scan
+
+from clickagg.config import Settings
+from clickagg.core.watermarks import MinWatermark
+from clickagg.es.sink import BulkSink, DocWrite
+from clickagg.kafka_util import committed_with_metadata
+from clickagg.metrics import METRICS
+from tables.window_state import WindowState
+
+log = logging.getLogger(__name__)
+
+MAX_DIRTY = 50_000  # flush early when this many keys wait: bounds memory under load
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class WindowWriter:
+    def __init__(self, settings: Settings, es: Any) -> None:
+        self.s = settings
+        self.es = es
+        self.sink = BulkSink(es, settings.es_index)
+        self.group_id = f"{settings.app_id}-stage2"
+        self.states: dict[TopicPartition, WindowState] = {}
+        self.positions: dict[TopicPartition, int] = {}
+        self.lock = asyncio.Lock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.last_flush = time.monotonic()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.s.kafka_bootstrap_servers,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([self.s.partials_topic], listener=_Listener(self))
+        try:
+            while not stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+                async with self.lock:
+                    dirty = 0
+                    for tp, records in batches.items():
+                        state = self.states.get(tp)
+                        if state is None:
+                            continue
+                        for record in records:
+                            state.apply(record.offset, orjson.loads(record.value))
+                            self.positions[tp] = record.offset + 1
+                        dirty += len(state.dirty) + len(state.finals)
+                    due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
+                    if due or dirty >= MAX_DIRTY:
+                        await self._flush(list(self.states))
+        finally:
+            async with self.lock:
+                if self.states:
+                    await self._flush(list(self.states))
+            await self.consumer.stop()
+
+    async def _flush(self, partitions: list[TopicPartition]) -> None:
+        """Write every changed document, then commit the offsets (and watermarks) they reflect."""
+        assert self.consumer is not None
+        self.last_flush = time.monotonic()
+        writes = []
+        offsets = {}
+        for tp in partitions:
+            state = self.states[tp]
+            writes.extend(state.take_writes())
+            if tp in self.positions:
+                offsets[tp] = (self.positions[tp], orjson.dumps(state.watermark.snapshot()).decode())
+        if writes:
+            started = time.time()
+            await self.sink.write([DocWrite(w.doc_id, w.version, w.source) for w in writes])
+            wrote_at = time.time()
+            METRICS.inc("documents_written_total", len(writes))
+            for w in writes:
+                if w.final:
+                    METRICS.inc("windows_final_total")
+                    METRICS.observe("final_delay_seconds", wrote_at - (w.window_start + self.s.window_ms) / 1000)
+            METRICS.observe("flush_seconds", wrote_at - started)
+        if offsets:
+            await self.consumer.commit(offsets)
+
+    async def _assign(self, partitions: list[TopicPartition]) -> None:
+        assert self.consumer is not None
+        new = [tp for tp in partitions if tp not in self.states]
+        if not new:
+            return
+        committed = await committed_with_metadata(self.consumer, new)
+        await self._refresh_index()
+        for tp in new:
+            offset, meta = committed.get(tp, (None, ""))
+            state = WindowState(tp.partition, self.s.window_ms, self.s.lateness_ms)
+            if meta:
+                state.watermark = MinWatermark.restore(orjson.loads(meta))
+                state.closed_below = state.watermark.current()
+            loaded = await self._load_open_documents(tp.partition, state)
+            if offset is None:
+                await self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+                self.positions[tp] = offset
+            self.states[tp] = state
+            log.info("stage2 owns %s from offset %s with %d open documents", tp, offset, loaded)
+
+    async def _refresh_index(self) -> None:
+        while True:
+            try:
+                await self.es.indices.refresh(index=self.s.es_index)
+                return
+            except Exception as exc:
+                log.warning("elasticsearch not reachable while restoring state (%r); retrying", exc)
+                await asyncio.sleep(2.0)
+
+    async def _load_open_documents(self, partition: int, state: WindowState) -> int:
+        query = {"bool": {"filter": [{"term": {"owner_partition": partition}}, {"term": {"final": False}}]}}
+        while True:
+            try:
+                count = 0
+                async for hit in async_scan(self.es, index=self.s.es_index, query={"query": query}, size=5000):
+                    src = hit["_source"]
+                    key = (_ms(src["time"]), src["gender"], src["segment_id"], src["article_id"])
+                    state.load(key, src["impression"], src["click"], src["applied_version"])
+                    count += 1
+                return count
+            except Exception as exc:
+                log.warning("loading open documents failed (%r); retrying", exc)
+                state.windows.clear()
+                await asyncio.sleep(2.0)
+
+    async def _revoke(self, partitions: list[TopicPartition]) -> None:
+        owned = [tp for tp in partitions if tp in self.states]
+        if owned:
+            try:
+                await self._flush(owned)
+            except Exception as exc:  # the new owner replays from the last commit: still exact
+                log.warning("flush on revoke failed: %r", exc)
+        for tp in owned:
+            self.states.pop(tp, None)
+            self.positions.pop(tp, None)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: WindowWriter) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.owner.lock:
+            await self.owner._revoke(list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        async with self.owner.lock:
+            await self.owner._assign(list(assigned))

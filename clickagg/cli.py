@@ -1,0 +1,121 @@
+"""The `clickagg` command: stack, worker, produce, query."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import orjson
+
+from clickagg import config
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from clickagg.stack import manager
+    from clickagg.stack.layout import StackLayout
+
+    layout = StackLayout.from_env(kafka_port=args.kafka_port, es_port=args.es_port)
+    if args.action == "up":
+        print("\n".join(manager.up(layout, args.service)))
+        print(f"Kafka:         {layout.kafka_bootstrap}\nElasticsearch: {layout.es_url}")
+        return 0
+    if args.action == "down":
+        print("\n".join(manager.down(layout, args.service, kill=args.kill)))
+        return 0
+    if args.action == "restart":
+        manager.down(layout, args.service, kill=args.kill)
+        print("\n".join(manager.up(layout, args.service)))
+        return 0
+    ok, lines = manager.status(layout)
+    print("\n".join(lines))
+    return 0 if ok else 3
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from app.worker import run
+
+    return run(config.load(args))
+
+
+def _produce(args: argparse.Namespace) -> int:
+    from clickagg.produce import jsonl_records, send, synthetic_records
+
+    settings = config.load(args)
+    if args.file:
+        records = jsonl_records(Path(args.file))
+    else:
+        records = synthetic_records(args.count, args.minutes, args.users, args.articles, args.seed)
+    n = asyncio.run(send(settings.kafka_bootstrap_servers, settings.events_topic, records))
+    print(f"sent {n} events to {settings.events_topic}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from elasticsearch import AsyncElasticsearch
+
+    from clickagg.query import as_dicts, latest_minutes, table
+
+    settings = config.load(args)
+
+    async def go() -> int:
+        es = AsyncElasticsearch(settings.elasticsearch_url)
+        try:
+            rows = await latest_minutes(es, settings.es_index, args.minutes)
+        finally:
+            await es.close()
+        print(orjson.dumps(as_dicts(rows)).decode() if args.json else table(rows))
+        return 0
+
+    return asyncio.run(go())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clickagg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="local real Kafka + Elasticsearch (no Docker)")
+    stack.add_argument("action", choices=["up", "down", "status", "restart"])
+    stack.add_argument("service", nargs="?", choices=["kafka", "elasticsearch"], help="only this service")
+    stack.add_argument("--kafka-port", type=int, default=None)
+    stack.add_argument("--es-port", type=int, default=None)
+    stack.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop")
+    stack.set_defaults(func=_stack)
+
+    worker = sub.add_parser("worker", help="run the aggregation worker")
+    config.add_arguments(worker)
+    worker.set_defaults(func=_worker)
+
+    produce = sub.add_parser("produce", help="send events from a JSONL file or a synthetic generator")
+    config.add_arguments(produce)
+    produce.add_argument("--file", help="JSONL file, one event per line")
+    produce.add_argument("--count", type=int, default=10000, help="synthetic events to send")
+    produce.add_argument("--minutes", type=float, default=3.0, help="synthetic event times span the last N minutes")
+    produce.add_argument("--users", type=int, default=1000)
+    produce.add_argument("--articles", type=int, default=50)
+    produce.add_argument("--seed", type=int, default=11)
+    produce.set_defaults(func=_produce)
+
+    query = sub.add_parser("query", help="print the latest minutes from Elasticsearch")
+    config.add_arguments(query)
+    query.add_argument("what", nargs="?", choices=["latest"], default="latest")
+    query.add_argument("--minutes", type=int, default=5)
+    query.add_argument("--json", action="store_true")
+    query.set_defaults(func=_query)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from clickagg.stack.layout import StackError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (StackError, config.ConfigError) as exc:
+        print(f"clickagg: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`clickagg stack up|down|status|restart`: the local real Kafka + Elasticsearch, without Docker."""
+
+from __future__ import annotations
+
+import os
+
+from clickagg.stack import procs
+from clickagg.stack.layout import StackError, StackLayout
+from clickagg.stack.services import Service, elasticsearch_service, java_major, kafka_service, wait_healthy
+
+HEALTH_TIMEOUT_S = float(os.environ.get("CLICKAGG_STACK_TIMEOUT", "180"))
+
+
+def services(layout: StackLayout, only: str | None = None) -> list[Service]:
+    all_services = [kafka_service(layout), elasticsearch_service(layout)]
+    if only is None:
+        return all_services
+    chosen = [s for s in all_services if s.name == only]
+    if not chosen:
+        raise StackError(f"unknown service {only!r}; choose kafka or elasticsearch")
+    return chosen
+
+
+def up(layout: StackLayout, only: str | None = None) -> list[str]:
+    """Start what is not running yet and wait until healthy; running twice is harmless."""
+    if java_major() < 17:
+        raise StackError("Java 17 or newer is required (java -version reports an older one)")
+    lines = []
+    for service in services(layout, only):
+        pid_file = layout.pid_file(service.name)
+        log = layout.log_file(service.name)
+        pid = procs.owned_pid(pid_file, service.tag(layout))
+        if pid is None:
+            if procs.port_in_use(service.port):
+                raise StackError(
+                    f"port {service.port} for {service.name} is taken by another process; "
+                    f"stop it or choose another port (CLICKAGG_{_port_var(service.name)}_PORT)"
+                )
+            service.install()
+            pid = procs.spawn(service.command(), pid_file, log)
+        started_pid = pid
+        wait_healthy(service, lambda: procs.alive(started_pid), log, HEALTH_TIMEOUT_S)
+        lines.append(f"{service.name:<14} {service.url:<28} pid {pid}  log {log}")
+    return lines
+
+
+def _port_var(name: str) -> str:
+    return "KAFKA" if name == "kafka" else "ES"
+
+
+def down(layout: StackLayout, only: str | None = None, kill: bool = False) -> list[str]:
+    """Stop only the processes this stack started (pid file + command-line tag must both match)."""
+    import signal
+
+    lines = []
+    for service in reversed(services(layout, only)):
+        pid = procs.owned_pid(layout.pid_file(service.name), service.tag(layout))
+        if pid is None:
+            lines.append(f"{service.name:<14} not running")
+            continue
+        procs.stop(pid, sig=signal.SIGKILL if kill else signal.SIGTERM)
+        layout.pid_file(service.name).unlink(missing_ok=True)
+        lines.append(f"{service.name:<14} stopped (pid {pid})")
+    return lines
+
+
+def status(layout: StackLayout) -> tuple[bool, list[str]]:
+    """What runs where; the bool is True when every service is running and healthy."""
+    ok = True
+    lines = []
+    for service in services(layout):
+        pid = procs.owned_pid(layout.pid_file(service.name), service.tag(layout))
+        if pid is None:
+            ok = False
+            lines.append(f"{service.name:<14} stopped")
+            continue
+        healthy = service.healthy()
+        ok = ok and healthy
+        state = "healthy" if healthy else "starting/unhealthy"
+        lines.append(f"{service.name:<14} {state:<18} {service.url:<28} pid {pid}  log {layout.log_file(service.name)}")
+    return ok, lines
