@@ -36,7 +36,9 @@ def now_ms() -> int:
 class SourceTask:
     """Everything owned for one source partition: its producer, position and watermark."""
 
-    def __init__(self, tp: TopicPartition, producer: AIOKafkaProducer, position: int, clock: SourceClock) -> None:
+    def __init__(
+        self, tp: TopicPartition, producer: AIOKafkaProducer, position: int, clock: SourceClock
+    ) -> None:
         self.tp = tp
         self.producer = producer
         self.position = position
@@ -46,7 +48,9 @@ class SourceTask:
 class PartialCounter:
     """Consumes the events topic in batches and emits transactional partials (see module doc)."""
 
-    def __init__(self, settings: Settings, reference: Any, partials_partitions: int, source_partitions: int) -> None:
+    def __init__(
+        self, settings: Settings, reference: Any, partials_partitions: int, source_partitions: int
+    ) -> None:
         self.s = settings
         self.reference = reference
         self.partials_partitions = partials_partitions
@@ -125,7 +129,9 @@ class PartialCounter:
         if work:
             await asyncio.gather(*work)
 
-    def _aggregate(self, task: SourceTask, records: list[Any]) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
+    def _aggregate(
+        self, task: SourceTask, records: list[Any]
+    ) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
         """Parse, validate, join and pre-aggregate; returns partial counts and rejected records."""
         table = self.reference.table  # one reference snapshot per batch: swaps happen between batches
         lookup = table.lookup
@@ -136,10 +142,10 @@ class PartialCounter:
         wall = now_ms()
         for record in records:
             parsed = parse_event(record.value, time_field)
-            if type(parsed) is str:
+            if isinstance(parsed, str):
                 rejected.append((record, parsed))
                 continue
-            article, user, action, event_time = parsed  # type: ignore[misc]
+            article, user, action, event_time = parsed
             ts = record.timestamp if event_time is None else event_time
             if ts is None or ts < 0:
                 rejected.append((record, "no_timestamp"))
@@ -176,7 +182,9 @@ class PartialCounter:
                 }
                 await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
             for record, reason in rejected:
-                await producer.send(self.s.dlq, record.value, key=record.key, headers=dlq_headers(record, reason))
+                await producer.send(
+                    self.s.dlq, record.value, key=record.key, headers=dlq_headers(record, reason)
+                )
             await producer.send_offsets_to_transaction(
                 {task.tp: (next_offset, str(task.clock.watermark))}, self.group_id
             )
@@ -209,7 +217,7 @@ def dlq_headers(record: Any, reason: str) -> list[tuple[str, bytes]]:
     ]
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, owner: PartialCounter) -> None:
         self.owner = owner
 

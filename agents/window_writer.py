@@ -99,7 +99,9 @@ class WindowWriter:
             for w in writes:
                 if w.final:
                     METRICS.inc("windows_final_total")
-                    METRICS.observe("final_delay_seconds", wrote_at - (w.window_start + self.s.window_ms) / 1000)
+                    METRICS.observe(
+                        "final_delay_seconds", wrote_at - (w.window_start + self.s.window_ms) / 1000
+                    )
             METRICS.observe("flush_seconds", wrote_at - started)
         if offsets:
             await self.consumer.commit(offsets)
@@ -140,7 +142,9 @@ class WindowWriter:
         while True:
             try:
                 count = 0
-                async for hit in async_scan(self.es, index=self.s.es_index, query={"query": query}, size=5000):
+                async for hit in async_scan(
+                    self.es, index=self.s.es_index, query={"query": query}, size=5000
+                ):
                     src = hit["_source"]
                     key = (_ms(src["time"]), src["gender"], src["segment_id"], src["article_id"])
                     state.load(key, src["impression"], src["click"], src["applied_version"])
@@ -163,7 +167,7 @@ class WindowWriter:
             self.positions.pop(tp, None)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(ConsumerRebalanceListener):
     def __init__(self, owner: WindowWriter) -> None:
         self.owner = owner
 

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
+from reference_data.store import ReferenceStore
 
 from agents.partial_counts import PartialCounter
 from agents.window_writer import WindowWriter
@@ -14,7 +15,6 @@ from clickagg.config import Settings
 from clickagg.es import schema
 from clickagg.kafka_util import ensure_topics
 from clickagg.metrics import METRICS
-from reference_data.store import ReferenceStore
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,13 @@ class Pipeline:
         self.tasks = [
             asyncio.create_task(self._guard("stage1", stage1.run(self.stopping))),
             asyncio.create_task(self._guard("stage2", stage2.run(self.stopping))),
-            asyncio.create_task(self._guard("reference", self.reference.poll_forever(s.reference_reload_seconds))),
+            asyncio.create_task(
+                self._guard("reference", self.reference.poll_forever(s.reference_reload_seconds))
+            ),
         ]
-        log.info("worker running: %s partitions in, %s partials partitions", sources, counts[s.partials_topic])
+        log.info(
+            "worker running: %s partitions in, %s partials partitions", sources, counts[s.partials_topic]
+        )
 
     async def _install_schema(self) -> None:
         assert self.es is not None

@@ -91,7 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_arguments(produce)
     produce.add_argument("--file", help="JSONL file, one event per line")
     produce.add_argument("--count", type=int, default=10000, help="synthetic events to send")
-    produce.add_argument("--minutes", type=float, default=3.0, help="synthetic event times span the last N minutes")
+    produce.add_argument(
+        "--minutes", type=float, default=3.0, help="synthetic event times span the last N minutes"
+    )
     produce.add_argument("--users", type=int, default=1000)
     produce.add_argument("--articles", type=int, default=50)
     produce.add_argument("--seed", type=int, default=11)

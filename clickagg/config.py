@@ -59,9 +59,13 @@ class Settings:
         if not 0 < self.web_port < 65536:
             raise ConfigError(f"WEB_PORT must be a port number, got {self.web_port}")
         if not self.elasticsearch_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ELASTICSEARCH_URL must start with http:// or https://, got {self.elasticsearch_url!r}")
+            raise ConfigError(
+                f"ELASTICSEARCH_URL must start with http:// or https://, got {self.elasticsearch_url!r}"
+            )
         if not self.app_id or any(c in self.app_id for c in " /\\"):
-            raise ConfigError(f"APP_ID must be a non-empty name without spaces or slashes, got {self.app_id!r}")
+            raise ConfigError(
+                f"APP_ID must be a non-empty name without spaces or slashes, got {self.app_id!r}"
+            )
         if self.reference_data and not self.reference_data.startswith("s3://"):
             if not Path(self.reference_data).exists():
                 raise ConfigError(f"REFERENCE_DATA file not found: {self.reference_data}")
@@ -96,7 +100,7 @@ def load(args: argparse.Namespace | None = None, **overrides: object) -> Setting
             raw = overrides[f.name]
         if raw is None:
             continue
-        kind = type(f.default)
+        kind: type = type(f.default)
         try:
             values[f.name] = kind(raw)
         except (TypeError, ValueError):

@@ -31,7 +31,11 @@ def events(
     weights = [1 / (rank**1.1) for rank in range(1, n_articles + 1)]  # Zipf(1.1) popularity
     articles = rng.choices(range(1, n_articles + 1), weights=weights, k=n)
     for i in range(n):
-        user = rng.randrange(n_users + 1, n_users * 2) if rng.random() < unknown_user_ratio else rng.randrange(1, n_users + 1)
+        user = (
+            rng.randrange(n_users + 1, n_users * 2)
+            if rng.random() < unknown_user_ratio
+            else rng.randrange(1, n_users + 1)
+        )
         action = "click" if rng.random() < click_ratio else "impression"
         ts = start_ms + (i * span_ms) // n
         yield ts, orjson.dumps({"article_id": articles[i], "user_id": user, "action": action})

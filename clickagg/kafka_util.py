@@ -44,8 +44,12 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
     return counts
 
 
-async def committed_with_metadata(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, tuple[int, str]]:
+async def committed_with_metadata(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, tuple[int, str]]:
     """Committed offsets and their metadata strings (where the stages keep their watermarks)."""
     coordinator: Any = consumer._coordinator  # aiokafka exposes metadata only here
     result = await coordinator.fetch_committed_offsets(partitions)
-    return {tp: (om.offset, om.metadata or "") for tp, om in result.items() if om is not None and om.offset >= 0}
+    return {
+        tp: (om.offset, om.metadata or "") for tp, om in result.items() if om is not None and om.offset >= 0
+    }

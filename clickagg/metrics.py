@@ -51,9 +51,9 @@ class Metrics:
         for name, series in sorted(self.gauges.items()):
             out.append(f"# TYPE {prefix}{name} gauge")
             out.extend(f"{prefix}{name}{fmt(lb)} {v:g}" for lb, v in series.items())
-        for name, series in sorted(self.summaries.items()):
+        for name, stats in sorted(self.summaries.items()):
             out.append(f"# TYPE {prefix}{name} summary")
-            for lb, (count, total, peak) in series.items():
+            for lb, (count, total, peak) in stats.items():
                 out.append(f"{prefix}{name}_count{fmt(lb)} {count:g}")
                 out.append(f"{prefix}{name}_sum{fmt(lb)} {total:g}")
                 out.append(f"{prefix}{name}_max{fmt(lb)} {peak:g}")

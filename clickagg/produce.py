@@ -11,9 +11,13 @@ from aiokafka import AIOKafkaProducer
 from clickagg.generate import events
 
 
-async def send(bootstrap: str, topic: str, records: Iterable[tuple[int | None, bytes]], partitions: int = 0) -> int:
+async def send(
+    bootstrap: str, topic: str, records: Iterable[tuple[int | None, bytes]], partitions: int = 0
+) -> int:
     """Send (timestamp_ms, value) records; round-robin over partitions when partitions > 0."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all"
+    )
     await producer.start()
     count = 0
     try:
@@ -42,7 +46,9 @@ def jsonl_records(path: Path) -> Iterable[tuple[int | None, bytes]]:
                 yield None, line
 
 
-def synthetic_records(n: int, minutes: float, users: int, articles: int, seed: int) -> Iterable[tuple[int | None, bytes]]:
+def synthetic_records(
+    n: int, minutes: float, users: int, articles: int, seed: int
+) -> Iterable[tuple[int | None, bytes]]:
     """Events whose timestamps span the last `minutes` minutes, ending now."""
     span = int(minutes * 60_000)
     start = int(time.time() * 1000) - span

@@ -49,7 +49,9 @@ async def latest_minutes(es: AsyncElasticsearch, index: str, minutes: int = 5) -
 def table(rows: list[MinuteTotals]) -> str:
     lines = [f"{'minute (UTC)':<26}{'impressions':>12}{'clicks':>8}{'docs':>7}  final"]
     for r in rows:
-        lines.append(f"{r.time:<26}{r.impression:>12}{r.click:>8}{r.documents:>7}  {'yes' if r.final else 'no'}")
+        lines.append(
+            f"{r.time:<26}{r.impression:>12}{r.click:>8}{r.documents:>7}  {'yes' if r.final else 'no'}"
+        )
     return "\n".join(lines)
 
 

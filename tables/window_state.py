@@ -77,7 +77,9 @@ class WindowState:
         if mark <= self.closed_below:
             return
         self.closed_below = mark
-        for start in sorted(s for s in self.windows if closes_at(s, self.window_ms, self.lateness_ms) <= mark):
+        for start in sorted(
+            s for s in self.windows if closes_at(s, self.window_ms, self.lateness_ms) <= mark
+        ):
             bucket = self.windows.pop(start)
             for (gender, segment, article), (imp, clk, _) in bucket.items():
                 key = (start, gender, segment, article)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -17,13 +18,13 @@ _ACTIONS = {"impression": IMPRESSION, "click": CLICK}
 Parsed = tuple[int, int, int, int | None]
 
 
-def _as_id(value: object) -> int | None:
+def _as_id(value: Any) -> int | None:
     """An id is a JSON integer in 0..2^63-1 or a string of ASCII digits with such a value."""
     kind = type(value)
     if kind is int:
-        return value if 0 <= value <= MAX_ID else None  # type: ignore[operator,return-value]
-    if kind is str and value.isascii() and value.isdigit():  # type: ignore[union-attr]
-        number = int(value)  # type: ignore[call-overload]
+        return value if 0 <= value <= MAX_ID else None
+    if kind is str and value.isascii() and value.isdigit():
+        number = int(value)
         return number if number <= MAX_ID else None
     return None
 
@@ -42,13 +43,13 @@ def _loads(raw: bytes) -> object:
 _INVALID = object()
 
 
-def _as_time_ms(value: object) -> int | None:
+def _as_time_ms(value: Any) -> int | None:
     """Event time from a field: integer epoch milliseconds, or an ISO-8601 string with a zone."""
-    if type(value) is int and 0 <= value <= MAX_ID:  # type: ignore[operator]
-        return value  # type: ignore[return-value]
+    if type(value) is int and 0 <= value <= MAX_ID:
+        return value
     if type(value) is str:
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))  # type: ignore[union-attr]
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
         if parsed.tzinfo is None:
@@ -66,26 +67,26 @@ def parse_event(raw: bytes | None, time_field: str | None = None) -> Parsed | st
         return "invalid_json"
     if type(doc) is not dict:
         return "not_an_object"
-    article = doc.get("article_id", _INVALID)  # type: ignore[attr-defined]
+    article = doc.get("article_id", _INVALID)
     if article is _INVALID:
         return "missing_article_id"
     article_id = _as_id(article)
     if article_id is None:
         return "invalid_article_id"
-    user = doc.get("user_id", _INVALID)  # type: ignore[attr-defined]
+    user = doc.get("user_id", _INVALID)
     if user is _INVALID:
         return "missing_user_id"
     user_id = _as_id(user)
     if user_id is None:
         return "invalid_user_id"
-    action = doc.get("action", _INVALID)  # type: ignore[attr-defined]
+    action = doc.get("action", _INVALID)
     if action is _INVALID:
         return "missing_action"
     if type(action) is not str:
         return "invalid_action"
     event_time = None
     if time_field:
-        event_time = _as_time_ms(doc.get(time_field))  # type: ignore[attr-defined]
+        event_time = _as_time_ms(doc.get(time_field))
         if event_time is None:
             return "invalid_event_time"
-    return (article_id, user_id, _ACTIONS.get(action, OTHER), event_time)  # type: ignore[call-overload]
+    return (article_id, user_id, _ACTIONS.get(action, OTHER), event_time)

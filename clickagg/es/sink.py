@@ -53,7 +53,9 @@ class BulkSink:
         while pending:
             started = time.monotonic()
             try:
-                resp = await self.es.bulk(body=self._body(pending), filter_path="errors,items.*.status,items.*.error")
+                resp = await self.es.bulk(
+                    body=self._body(pending), filter_path="errors,items.*.status,items.*.error"
+                )
             except Exception as exc:  # connection refused, timeouts, 5xx: all transient for us
                 attempt += 1
                 METRICS.inc("es_bulk_errors_total")
@@ -69,7 +71,14 @@ class BulkSink:
     def _body(self, writes: Sequence[DocWrite]) -> bytes:
         lines = []
         for w in writes:
-            meta = {"index": {"_index": self.index, "_id": w.doc_id, "version": w.version, "version_type": "external"}}
+            meta = {
+                "index": {
+                    "_index": self.index,
+                    "_id": w.doc_id,
+                    "version": w.version,
+                    "version_type": "external",
+                }
+            }
             lines.append(orjson.dumps(meta))
             lines.append(orjson.dumps(w.source))
         return b"\n".join(lines) + b"\n"

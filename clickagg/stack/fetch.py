@@ -28,14 +28,24 @@ def fetch_jars(pom_resource: str, version: str, lib_dir: Path, log: Path) -> Non
     marker = lib_dir / ".complete"
     if marker.exists():
         return
-    mvn = require_tool("mvn", "install Maven (e.g. `apt-get install maven`); it downloads Kafka and Elasticsearch")
+    mvn = require_tool(
+        "mvn", "install Maven (e.g. `apt-get install maven`); it downloads Kafka and Elasticsearch"
+    )
     require_tool("java", "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jdk-headless`)")
     lib_dir.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="clickagg-mvn-") as tmp:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(java_resource(pom_resource).replace("@VERSION@", version))
-        cmd = [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={lib_dir}"]
+        cmd = [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib_dir}",
+        ]
         with log.open("ab") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:

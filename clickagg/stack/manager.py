@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from clickagg.stack import procs
@@ -38,8 +39,7 @@ def up(layout: StackLayout, only: str | None = None) -> list[str]:
                 )
             service.install()
             pid = procs.spawn(service.command(), pid_file, log)
-        started_pid = pid
-        wait_healthy(service, lambda: procs.alive(started_pid), log, HEALTH_TIMEOUT_S)
+        wait_healthy(service, functools.partial(procs.alive, pid), log, HEALTH_TIMEOUT_S)
         lines.append(f"{service.name:<14} {service.url:<28} pid {pid}  log {log}")
     return lines
 
@@ -77,5 +77,7 @@ def status(layout: StackLayout) -> tuple[bool, list[str]]:
         healthy = service.healthy()
         ok = ok and healthy
         state = "healthy" if healthy else "starting/unhealthy"
-        lines.append(f"{service.name:<14} {state:<18} {service.url:<28} pid {pid}  log {layout.log_file(service.name)}")
+        lines.append(
+            f"{service.name:<14} {state:<18} {service.url:<28} pid {pid}  log {layout.log_file(service.name)}"
+        )
     return ok, lines

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Run clickagg on the local real stack and show per-minute results from Elasticsearch.
+source "$(dirname "$0")/_env.sh"
+clickagg stack up
+export APP_ID="${APP_ID:-clickagg-demo}" EVENTS_TOPIC="${EVENTS_TOPIC:-user-activity}"
+export REFERENCE_DATA="${REFERENCE_DATA:-$ROOT/examples/data/users.csv}"
+export IDLE_TIMEOUT_SECONDS="${IDLE_TIMEOUT_SECONDS:-5}" ALLOWED_LATENESS_SECONDS="${ALLOWED_LATENESS_SECONDS:-5}"
+mkdir -p .clickagg
+clickagg worker > .clickagg/demo-worker.log 2>&1 &
+worker=$!
+trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null || true' EXIT
+clickagg produce --count 20000 --minutes 3 --users 1000 --articles 50
+echo "waiting for the windows to close (idle timeout ${IDLE_TIMEOUT_SECONDS}s)..."
+for _ in $(seq 1 60); do
+  sleep 2
+  if clickagg query latest --minutes 4 --json | python -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if len(r)>=4 and all(m["final"] for m in r) else 1)'; then
+    break
+  fi
+done
+clickagg query latest --minutes 4
+echo "worker log: .clickagg/demo-worker.log; metrics: http://localhost:6066/metrics; stop the stack with: .venv/bin/clickagg stack down"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: brings the real local stack up, runs unit + integration tests, brings it down.
+source "$(dirname "$0")/_env.sh"
+clickagg stack up
+trap 'clickagg stack down' EXIT
+ruff check .
+mypy
+python -m pytest -v -p no:cacheprovider "$@"

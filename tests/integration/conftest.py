@@ -1,0 +1,38 @@
+"""Integration tests run against the real local stack; they fail (never skip) if it cannot start."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clickagg.stack import manager
+from clickagg.stack.layout import StackError, StackLayout
+from tests.support.cluster import Deployment
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackLayout:
+    """Bring the stack up (a no-op when the test command already did) or fail loudly."""
+    layout = StackLayout.from_env()
+    try:
+        lines = manager.up(layout)
+    except StackError as exc:
+        pytest.fail(f"the local stack could not start: {exc}", pytrace=False)
+    print("\n[stack] " + "\n[stack] ".join(lines))
+    return layout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def deployment(stack: StackLayout, tmp_path: Path) -> Iterator[Deployment]:
+    dep = Deployment(bootstrap=stack.kafka_bootstrap, es_url=stack.es_url, tmp=tmp_path)
+    yield dep
+    dep.stop_workers()

@@ -1,0 +1,153 @@
+"""Test helpers that talk to the real local stack: topics, a worker process, Elasticsearch rows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from elasticsearch import AsyncElasticsearch
+
+from clickagg.kafka_util import ensure_topics
+
+Row = tuple[int, Any, Any, int, int, int]
+
+
+@dataclass
+class Deployment:
+    """One isolated clickagg deployment: its own APP_ID, topics and index."""
+
+    bootstrap: str
+    es_url: str
+    tmp: Path
+    name: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:10])
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def topic(self) -> str:
+        return f"{self.name}-events"
+
+    @property
+    def index(self) -> str:
+        return f"{self.name}-minutely"
+
+    def env(self, **extra: Any) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "ELASTICSEARCH_URL": self.es_url,
+            "EVENTS_TOPIC": self.topic,
+            "ES_INDEX": self.index,
+            "APP_ID": self.name,
+            "WINDOW_SECONDS": "60",
+            "ALLOWED_LATENESS_SECONDS": "5",
+            "IDLE_TIMEOUT_SECONDS": "3",
+            "DATA_DIR": str(self.tmp / "data"),
+            "REFERENCE_RELOAD_SECONDS": "0.5",
+        }
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    async def create_topic(self, partitions: int) -> None:
+        await ensure_topics(self.bootstrap, {self.topic: partitions})
+
+    def start_worker(self, web_port: int, **extra: Any) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"worker-{len(self.workers)}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clickagg.cli", "worker"],
+            env=self.env(WEB_PORT=web_port, **extra),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def stop_workers(self, sig: int = signal.SIGTERM) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(sig)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.tmp.glob("worker-*.log")))
+
+    async def documents(self) -> list[dict[str, Any]]:
+        es = AsyncElasticsearch(self.es_url)
+        try:
+            if not await es.indices.exists(index=self.index):
+                return []
+            await es.indices.refresh(index=self.index)
+            docs = []
+            resp = await es.search(
+                index=self.index, size=10000, query={"match_all": {}}, sort=["_doc"], scroll="1m"
+            )
+            while resp["hits"]["hits"]:
+                docs.extend({"_id": h["_id"], **h["_source"]} for h in resp["hits"]["hits"])
+                resp = await es.scroll(scroll_id=resp["_scroll_id"], scroll="1m")
+            return docs
+        finally:
+            await es.close()
+
+    async def wait_final(self, expected_docs: int, timeout_s: float = 240) -> list[dict[str, Any]]:
+        """Poll until the index holds expected_docs documents, all final (or time out with the logs)."""
+        deadline = time.monotonic() + timeout_s
+        docs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            docs = await self.documents()
+            if len(docs) >= expected_docs and all(d["final"] for d in docs):
+                return docs
+            for proc in self.workers:
+                if proc.poll() not in (None, 0, -9, -15):
+                    raise AssertionError(f"worker exited with {proc.returncode}:\n{self.logs()}")
+            await asyncio.sleep(1.0)
+        finals = sum(1 for d in docs if d["final"])
+        raise AssertionError(
+            f"timed out: {len(docs)} docs ({finals} final), expected {expected_docs}\n{self.logs()}"
+        )
+
+    async def dead_letters(self) -> list[Any]:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, auto_offset_reset="earliest", isolation_level="read_committed"
+        )
+        await consumer.start()
+        try:
+            topic = f"{self.topic}-dlq"
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer._client.cluster.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            end = await consumer.end_offsets(tps)
+            out: list[Any] = []
+            while any((await consumer.position(tp)) < end[tp] for tp in tps):
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    out.extend(records)
+            return out
+        finally:
+            await consumer.stop()
+
+
+def es_rows(docs: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    for d in docs:
+        t = int(datetime.fromisoformat(d["time"].replace("Z", "+00:00")).timestamp() * 1000)
+        rows.append((t, d["gender"], d["segment_id"], d["article_id"], d["impression"], d["click"]))
+    return rows

@@ -1,0 +1,78 @@
+"""Window math, watermarks and stage 2's idempotent state, driven with explicit offsets and clocks."""
+
+from __future__ import annotations
+
+from clickagg.core.watermarks import NO_WATERMARK, MinWatermark, SourceClock
+from clickagg.core.windows import closes_at, is_late, window_start
+from tables.window_state import WindowState
+
+MIN = 60_000
+
+
+def test_window_start_aligns_to_utc_minutes_and_handles_big_ms() -> None:
+    assert window_start(1_700_000_059_999, MIN) == 1_700_000_040_000
+    assert window_start(2**62 + 5, MIN) % MIN == 0
+    assert closes_at(0, MIN, 5000) == 65_000
+    assert not is_late(59_999, 64_999, MIN, 5000)
+    assert is_late(59_999, 65_000, MIN, 5000)
+
+
+def test_source_clock_idle_advance_uses_injected_clock() -> None:
+    clock = SourceClock()
+    clock.observe(1000, now_ms=10_000)
+    assert not clock.advance_if_idle(now_ms=12_000, idle_ms=3000, caught_up=True)
+    assert not clock.advance_if_idle(now_ms=20_000, idle_ms=3000, caught_up=False)
+    assert clock.advance_if_idle(now_ms=20_000, idle_ms=3000, caught_up=True)
+    assert clock.watermark == 17_000
+
+
+def test_min_watermark_waits_for_every_source() -> None:
+    wm = MinWatermark()
+    wm.update(0, 100, sources=2)
+    assert wm.current() == NO_WATERMARK
+    wm.update(1, 50, sources=2)
+    assert wm.current() == 50
+    wm.update(1, 40, sources=2)  # never goes back
+    assert wm.current() == 50
+    assert MinWatermark.restore(wm.snapshot()).current() == 50
+
+
+def envelope(src: int, wm: int, rows: list[list[object]], n: int = 1) -> dict[str, object]:
+    return {"src": src, "n": n, "wm": wm, "rows": rows}
+
+
+def test_apply_is_idempotent_and_versions_follow_offsets() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.apply(10, envelope(0, 5, [[0, "f", 1, 7, 2, 1]]))
+    state.apply(11, envelope(0, 6, [[0, "f", 1, 7, 3, 0], [0, None, None, 8, 1, 0]]))
+    state.apply(11, envelope(0, 6, [[0, "f", 1, 7, 3, 0]]))  # a replay of offset 11: skipped
+    writes = {w.doc_id: w for w in state.take_writes()}
+    assert len(writes) == 2
+    by_article = {w.source["article_id"]: w for w in writes.values()}
+    assert (by_article[7].source["impression"], by_article[7].source["click"], by_article[7].version) == (
+        5,
+        1,
+        12,
+    )
+    assert by_article[8].source["gender"] is None and by_article[8].version == 12
+    assert state.take_writes() == []
+
+
+def test_window_closes_when_min_watermark_passes_end_plus_lateness() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=1000)
+    state.apply(0, envelope(0, 30_000, [[0, "f", 1, 7, 1, 0]], n=2))
+    state.apply(1, envelope(1, 90_000, [[60_000, "m", 2, 7, 1, 0]], n=2))
+    assert all(not w.final for w in state.take_writes())
+    state.apply(2, envelope(0, 61_000, []))
+    finals = [w for w in state.take_writes() if w.final]
+    assert [(w.source["time"], w.version) for w in finals] == [("1970-01-01T00:00:00.000Z", 3)]
+    assert list(state.open_keys()) == [(60_000, "m", 2, 7)]
+
+
+def test_restored_state_skips_what_the_document_already_holds() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.load((0, "f", 1, 7), impressions=4, clicks=1, version=21)
+    state.apply(20, envelope(0, 1, [[0, "f", 1, 7, 2, 0]]))  # already in the document
+    state.apply(21, envelope(0, 2, [[0, "f", 1, 7, 1, 1]]))
+    (write,) = state.take_writes()
+    assert (write.source["impression"], write.source["click"], write.version) == (5, 2, 22)
