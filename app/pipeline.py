@@ -29,6 +29,7 @@ class Pipeline:
         self.reference: Any = None
         self.ready = {"kafka": False, "elasticsearch": False, "reference_data": False}
         self.tasks: list[asyncio.Task[Any]] = []
+        self.poller: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
         s = self.s
@@ -84,15 +85,17 @@ class Pipeline:
         await self.stopping.wait()
 
     async def stop(self) -> None:
+        """Stages finish their batch, flush and commit; the reference poller is simply cancelled."""
         self.stopping.set()
-        for task in self.tasks:
-            if task.get_name() and not task.done():
-                pass
-        done, pending = await asyncio.wait(self.tasks, timeout=30) if self.tasks else (set(), set())
-        for task in pending:
-            task.cancel()
+        if self.poller is not None:
+            self.poller.cancel()
+        if self.tasks:
+            _, pending = await asyncio.wait(self.tasks, timeout=30)
+            for task in pending:
+                task.cancel()
         if self.es is not None:
             await self.es.close()
+            self.es = None
 
     def failed(self) -> bool:
         return any(t.done() and not t.cancelled() and t.exception() is not None for t in self.tasks)

@@ -1,46 +1,64 @@
-"""`clickagg worker`: run the pipeline and its web endpoints until SIGTERM/SIGINT."""
+"""`clickagg worker`: a Faust app (lifecycle, web server, signals) running the two-stage pipeline.
+
+Faust's own per-event stream path is not used for the hot path: the stages read and write Kafka in
+batches through aiokafka (see agents/), which Faust hosts as a task and stops on shutdown.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
+from pathlib import Path
+from typing import Any
 
-from aiohttp import web
+import faust
 
+from app import web
 from app.pipeline import Pipeline
-from app.web import build_app
 from clickagg.config import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def serve(settings: Settings) -> int:
+def broker_url(bootstrap: str) -> str:
+    return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
+
+
+def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{settings.app_id}-worker",
+        broker=broker_url(settings.kafka_bootstrap_servers),
+        web_port=settings.web_port,
+        web_bind="0.0.0.0",
+        datadir=settings.data_dir,
+        autodiscover=False,
+        web_graph_enabled=False,
+        topic_allow_declare=False,
+    )
     pipeline = Pipeline(settings)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, pipeline.stopping.set)
-    runner = web.AppRunner(build_app(pipeline))
-    await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", settings.web_port).start()
-    log.info("web on http://localhost:%d (healthz, readyz, metrics)", settings.web_port)
-    try:
-        start = asyncio.create_task(pipeline.start())
-        stop_wait = asyncio.create_task(pipeline.stopping.wait())
-        await asyncio.wait({start, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if start.done():
-            start.result()
-            await pipeline.wait()
-        else:
-            start.cancel()
-    finally:
+
+    @app.task
+    async def run_pipeline() -> None:
+        await pipeline.start()
+        await pipeline.wait()
+        if pipeline.failed():
+            await app.crash(RuntimeError("a pipeline stage failed; see the log above"))
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_pipeline(sender: Any, *args: Any, **kwargs: Any) -> None:
         await pipeline.stop()
-        await runner.cleanup()
-    return 1 if pipeline.failed() else 0
+
+    web.register(app, pipeline)
+    return app, pipeline
 
 
 def run(settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
-    return asyncio.run(serve(settings))
+    app, pipeline = create_app(settings)
+    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    for noisy in ("aiokafka", "elastic_transport", "faust.transport", "faust.tables"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0) or (1 if pipeline.failed() else 0)
+    return 1 if pipeline.failed() else 0
