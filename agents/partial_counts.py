@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.core.aggregate import Counts, add
 from clickagg.core.events import parse_event
@@ -82,7 +83,8 @@ class PartialCounter:
         finally:
             async with self.lock:
                 await self._drop(list(self.tasks))
-            await self.consumer.stop()
+            await quietly(self.consumer.stop())
+            log.info("%s stopped", "stage1")
 
     async def _assign(self, partitions: list[TopicPartition]) -> None:
         assert self.consumer is not None
@@ -116,7 +118,7 @@ class PartialCounter:
         for tp in partitions:
             task = self.tasks.pop(tp, None)
             if task is not None:
-                await task.producer.stop()
+                await quietly(task.producer.stop())
 
     # -- the hot path ------------------------------------------------------------------------------
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -191,16 +193,32 @@ class PartialCounter:
         task.position = next_offset
 
     async def _advance_idle(self) -> None:
-        """Quiet, caught-up partitions move their watermark on wall time so the last window closes."""
+        """Quiet, caught-up partitions move their watermark on wall time so the last window closes.
+
+        "Caught up" is proven by asking the broker for the end offset: while Kafka is unreachable
+        nothing can be proven, so an outage never advances a watermark (and never makes data late).
+        """
         if time.monotonic() - self.last_idle_check < 1.0 or self.consumer is None:
             return
         self.last_idle_check = time.monotonic()
-        wall = now_ms()
+        wall, idle_ms = now_ms(), self.s.idle_timeout_seconds * 1000
+        quiet = [
+            tp
+            for tp, task in self.tasks.items()
+            if task.clock.last_record_wall_ms is None or wall - task.clock.last_record_wall_ms >= idle_ms
+        ]
+        if not quiet:
+            return
+        try:
+            ends = await asyncio.wait_for(self.consumer.end_offsets(quiet), timeout=5)
+        except Exception as exc:
+            log.info("cannot check end offsets (%r): no idle advance", exc)
+            return
         work = []
-        for tp, task in self.tasks.items():
-            highwater = self.consumer.last_stable_offset(tp)
-            caught_up = highwater is not None and task.position >= highwater
-            if task.clock.advance_if_idle(wall, self.s.idle_timeout_seconds * 1000, caught_up):
+        for tp in quiet:
+            task = self.tasks[tp]
+            caught_up = task.position >= ends.get(tp, task.position + 1)
+            if task.clock.advance_if_idle(wall, idle_ms, caught_up):
                 work.append(self._transact(task, {}, [], task.position))
         if work:
             await asyncio.gather(*work)

@@ -19,6 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from elasticsearch.helpers import async_scan
 
+from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.core.watermarks import MinWatermark
 from clickagg.es.sink import BulkSink, DocWrite
@@ -78,7 +79,8 @@ class WindowWriter:
             async with self.lock:
                 if self.states:
                     await self._flush(list(self.states))
-            await self.consumer.stop()
+            await quietly(self.consumer.stop())
+            log.info("%s stopped", "stage2")
 
     async def _flush(self, partitions: list[TopicPartition]) -> None:
         """Write every changed document, then commit the offsets (and watermarks) they reflect."""

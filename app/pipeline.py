@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
-from reference_data.store import ReferenceStore
 
 from agents.partial_counts import PartialCounter
 from agents.window_writer import WindowWriter
@@ -15,6 +15,7 @@ from clickagg.config import Settings
 from clickagg.es import schema
 from clickagg.kafka_util import ensure_topics
 from clickagg.metrics import METRICS
+from reference_data.store import ReferenceStore
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,14 @@ class Pipeline:
         partials = s.partials_partitions or sources
         counts = await ensure_topics(s.kafka_bootstrap_servers, {s.partials_topic: partials, s.dlq: 1})
         self.ready["kafka"] = True
-        stage1 = PartialCounter(s, self.reference, counts[s.partials_topic], sources)
-        stage2 = WindowWriter(s, self.es)
+        es, partials = self.es, counts[s.partials_topic]
         self.tasks = [
-            asyncio.create_task(self._guard("stage1", stage1.run(self.stopping))),
-            asyncio.create_task(self._guard("stage2", stage2.run(self.stopping))),
             asyncio.create_task(
-                self._guard("reference", self.reference.poll_forever(s.reference_reload_seconds))
+                self._supervise("stage1", lambda: PartialCounter(s, self.reference, partials, sources))
             ),
+            asyncio.create_task(self._supervise("stage2", lambda: WindowWriter(s, es))),
         ]
+        self.poller = asyncio.create_task(self.reference.poll_forever(s.reference_reload_seconds))
         log.info(
             "worker running: %s partitions in, %s partials partitions", sources, counts[s.partials_topic]
         )
@@ -70,16 +70,27 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _guard(self, name: str, coro: Any) -> None:
-        """A stage that fails is fatal for the process: the supervisor restarts it and state is exact."""
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s failed; stopping the worker", name)
-            self.stopping.set()
-            raise
+    async def _supervise(self, name: str, make: Callable[[], Any]) -> None:
+        """Crash-only stages: on any error the stage is rebuilt from what Kafka and Elasticsearch hold.
+
+        Nothing in memory is needed for exactness (offsets, watermarks and counts are all recovered),
+        so restarting a stage in-process is the same as restarting the worker, just faster.
+        """
+        delay = 1.0
+        while not self.stopping.is_set():
+            try:
+                await make().run(self.stopping)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                METRICS.inc("stage_restarts_total", labels={"stage": name})
+                log.exception("%s failed; restarting it in %.0fs", name, delay)
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
 
     async def wait(self) -> None:
         await self.stopping.wait()
@@ -90,9 +101,12 @@ class Pipeline:
         if self.poller is not None:
             self.poller.cancel()
         if self.tasks:
+            log.info("stopping the stages")
             _, pending = await asyncio.wait(self.tasks, timeout=30)
             for task in pending:
                 task.cancel()
+            if pending:
+                log.warning("%d stages did not stop in 30s and were cancelled", len(pending))
         if self.es is not None:
             await self.es.close()
             self.es = None

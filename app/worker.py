@@ -33,7 +33,6 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         datadir=settings.data_dir,
         autodiscover=False,
         web_graph_enabled=False,
-        topic_allow_declare=False,
     )
     pipeline = Pipeline(settings)
 

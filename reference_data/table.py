@@ -84,7 +84,9 @@ class UserTable:
         shift = max(0, span.bit_length() - bits)
         nbuckets = (span >> shift) + 1
         step = 1 << shift
-        directory = array("q", map(bisect_left, repeat(ids, nbuckets), range(base, base + nbuckets * step, step)))
+        directory = array(
+            "q", map(bisect_left, repeat(ids, nbuckets), range(base, base + nbuckets * step, step))
+        )
         directory.append(n)
         self._base, self._shift, self._nbuckets, self._dir = base, shift, nbuckets, directory
 

@@ -9,6 +9,18 @@ mkdir -p .clickagg
 clickagg worker > .clickagg/demo-worker.log 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null || true' EXIT
+python - <<'PY'
+import os, sys, time, urllib.request
+url = f"http://localhost:{os.environ.get('WEB_PORT', '6066')}/readyz"
+for _ in range(120):
+    try:
+        if urllib.request.urlopen(url, timeout=2).status == 200:
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.5)
+sys.exit("the worker did not become ready; see .clickagg/demo-worker.log")
+PY
 clickagg produce --count 20000 --minutes 3 --users 1000 --articles 50
 echo "waiting for the windows to close (idle timeout ${IDLE_TIMEOUT_SECONDS}s)..."
 for _ in $(seq 1 60); do
