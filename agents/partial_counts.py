@@ -125,9 +125,13 @@ class PartialCounter:
         work = []
         for tp, records in batches.items():
             task = self.tasks.get(tp)
-            if task is None or not records:
+            if task is None:
                 continue  # revoked meanwhile: the new owner reads these again
-            work.append(self._commit_batch(task, records))
+            # A batch fetched before a rebalance that gave the partition back to us may predate
+            # the committed offset we resumed from: those records are already in a transaction.
+            records = [r for r in records if r.offset >= task.position]
+            if records:
+                work.append(self._commit_batch(task, records))
         if work:
             await asyncio.gather(*work)
 

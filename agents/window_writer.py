@@ -68,9 +68,13 @@ class WindowWriter:
                         state = self.states.get(tp)
                         if state is None:
                             continue
+                        position = self.positions[tp]
                         for record in records:
+                            if record.offset < position:
+                                continue  # fetched before a rebalance handed the partition back
                             state.apply(record.offset, orjson.loads(record.value))
-                            self.positions[tp] = record.offset + 1
+                            position = record.offset + 1
+                        self.positions[tp] = position
                         dirty += len(state.dirty) + len(state.finals)
                     due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
                     if due or dirty >= MAX_DIRTY:
@@ -124,6 +128,7 @@ class WindowWriter:
             loaded = await self._load_open_documents(tp.partition, state)
             if offset is None:
                 await self.consumer.seek_to_beginning(tp)
+                self.positions[tp] = await self.consumer.position(tp)
             else:
                 self.consumer.seek(tp, offset)
                 self.positions[tp] = offset

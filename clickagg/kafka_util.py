@@ -18,7 +18,9 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, int
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        existing = await partition_counts(admin, list(topics))
+        # list_topics, not describe: a metadata request for a missing topic may auto-create it
+        # with the broker's default partition count.
+        existing = set(await admin.list_topics())
         missing = [NewTopic(t, n, 1) for t, n in topics.items() if t not in existing]
         if missing:
             try:

@@ -136,7 +136,11 @@ class Deployment:
             consumer.assign(tps)
             end = await consumer.end_offsets(tps)
             out: list[Any] = []
-            while any((await consumer.position(tp)) < end[tp] for tp in tps):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                positions = [await consumer.position(tp) for tp in tps]
+                if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
+                    break
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():
                     out.extend(records)
@@ -151,3 +155,18 @@ def es_rows(docs: list[dict[str, Any]]) -> list[Row]:
         t = int(datetime.fromisoformat(d["time"].replace("Z", "+00:00")).timestamp() * 1000)
         rows.append((t, d["gender"], d["segment_id"], d["article_id"], d["impression"], d["click"]))
     return rows
+
+
+async def assert_exact(dep: Deployment, expected: set[Row], rejected: int, timeout_s: float = 300) -> None:
+    """Every Elasticsearch row equals the oracle's, one final document per key, DLQ = rejected."""
+    docs = await dep.wait_final(len(expected), timeout_s)
+    got = es_rows(docs)
+    assert len({d["_id"] for d in docs}) == len(docs)
+    assert len(got) == len(set(got)), "one document per (minute, gender, segment, article)"
+    missing, extra = expected - set(got), set(got) - expected
+    assert not missing and not extra, (
+        f"{len(missing)} rows missing, {len(extra)} unexpected; e.g. {sorted(missing, key=repr)[:3]} / {sorted(extra, key=repr)[:3]}"
+    )
+    assert all(d["final"] for d in docs)
+    dead = await dep.dead_letters()
+    assert len(dead) == rejected, f"dead letters {len(dead)} != rejected {rejected}"

@@ -1,0 +1,58 @@
+"""Exactness against SPEC's SQL (SQLite oracle) on the real stack: volume, many workers, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+
+from tests.integration.conftest import free_port
+from tests.support.cluster import Deployment, assert_exact
+from tests.support.oracle import expected_rows
+from tests.support.workload import build, past_minute, produce
+
+LATENESS_MS = 5000
+
+
+async def test_200k_events_ten_minutes_out_of_order_malformed(deployment: Deployment) -> None:
+    wl = build(200_000, past_minute(30), minutes=10, partitions=1, lateness_ms=LATENESS_MS, seed=3)
+    assert wl.rejected >= 0.003 * len(wl.records)
+    csv = deployment.tmp / "users.csv"
+    csv.write_text(wl.csv())
+    await deployment.create_topic(partitions=1)
+    await produce(deployment.bootstrap, deployment.topic, wl.records)
+    deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
+
+
+async def test_four_partitions_two_workers(deployment: Deployment) -> None:
+    wl = build(200_000, past_minute(30), minutes=10, partitions=4, lateness_ms=LATENESS_MS, seed=4)
+    csv = deployment.tmp / "users.csv"
+    csv.write_text(wl.csv())
+    await deployment.create_topic(partitions=4)
+    deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    await produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=20)
+    await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
+
+
+async def test_kill_minus_nine_three_times(deployment: Deployment) -> None:
+    wl = build(200_000, past_minute(30), minutes=10, partitions=2, lateness_ms=LATENESS_MS, seed=5)
+    csv = deployment.tmp / "users.csv"
+    csv.write_text(wl.csv())
+    await deployment.create_topic(partitions=2)
+    port = free_port()
+    deployment.start_worker(port, REFERENCE_DATA=csv)
+    sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=40))
+    rng = random.Random()
+    kills = 0
+    for _ in range(3):
+        await asyncio.sleep(rng.uniform(4, 10))
+        victim = deployment.workers[-1]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        kills += 1
+        deployment.start_worker(port, REFERENCE_DATA=csv)
+    await sending
+    assert kills == 3
+    await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
