@@ -37,6 +37,7 @@ DEFAULT_BLOCK_BYTES = 1 << 20
 
 _BOM = b"\xef\xbb\xbf"
 _TEXT_LIMIT = 200
+_SEG_CACHE_MAX = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,8 @@ class _Parser:
         self.seen_content = False
         # raw gender bytes exactly as they appear in the file -> code; avoids decoding per row
         self.gender_codes: dict[bytes, int] = {b"": 0}
+        # raw segment bytes -> value (NULL_SEGMENT for empty), bounded by _SEG_CACHE_MAX
+        self.seg_values: dict[bytes, int] = {b"": NULL_SEGMENT}
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -161,42 +164,64 @@ class _Parser:
         raw_genders = fields[1::3]
         raw_segs = fields[2::3]
         del fields, lines
-        if b"" in raw_ids or not b"".join(raw_ids).isdigit():
+        if not b"".join(raw_ids).isdigit():
             return False
         try:
-            ids = list(map(int, raw_ids))
-        except ValueError:  # more digits than int() accepts: certainly too large
+            ids = list(map(int, raw_ids))  # an empty id raises here too
+        except ValueError:  # also: more digits than int() accepts, so certainly too large
             return False
         del raw_ids
         if max(ids) > MAX_USER_ID:
             return False
-        joined = b"".join(raw_segs)
-        if joined and not joined.replace(b"-", b"").isdigit():
-            return False
-        try:
-            if b"" in raw_segs:
-                segs = [int(s) if s else NULL_SEGMENT for s in raw_segs]
-                if segs.count(NULL_SEGMENT) != raw_segs.count(b""):
-                    return False  # a literal -2147483648, which is out of range
-            else:
-                segs = list(map(int, raw_segs))
-        except ValueError:  # e.g. "1-2" or "-"
-            return False
-        if min(segs) < NULL_SEGMENT or max(segs) > MAX_SEGMENT:
-            return False
-        if b"" not in raw_segs and min(segs) < MIN_SEGMENT:
+        segs = self._fast_segs(raw_segs)
+        if segs is None:
             return False
         known = self.gender_codes
-        for raw in set(raw_genders):
-            if raw not in known:
-                try:
-                    self.gender_code(raw)
-                except _BadValue:
-                    return False
+        for raw in set(raw_genders).difference(known):
+            try:
+                self.gender_code(raw)
+            except _BadValue:
+                return False
         codes = bytes(map(known.__getitem__, raw_genders))
         self.total_rows += nlines
         self.builder.add(ids, codes, segs)
         return True
+
+    def _fast_segs(self, raw_segs: list[bytes]) -> list[int] | None:
+        """Segment ids of a block, or None if any is invalid.
+
+        Segments repeat a lot (a few thousand distinct values for millions of users), so a dict from
+        raw bytes to value beats int() per row and validates each distinct value once, with the
+        same rules as the slow path. Past _SEG_CACHE_MAX distinct values, plain int() takes over.
+        """
+        known = self.seg_values
+        new = set(raw_segs).difference(known)
+        if new and len(known) + len(new) <= _SEG_CACHE_MAX:
+            for raw in new:
+                try:
+                    known[raw] = _parse_seg(raw)
+                except _BadValue:
+                    return None
+            new = set()
+        if not new:
+            return list(map(known.__getitem__, raw_segs))
+        joined = b"".join(raw_segs)
+        if joined and not joined.replace(b"-", b"").isdigit():
+            return None
+        try:
+            if b"" in raw_segs:
+                segs = [int(s) if s else NULL_SEGMENT for s in raw_segs]
+                if segs.count(NULL_SEGMENT) != raw_segs.count(b""):
+                    return None  # a literal -2147483648, which is out of range
+            else:
+                segs = list(map(int, raw_segs))
+        except ValueError:  # e.g. "1-2", "-", or absurdly many digits
+            return None
+        if min(segs) < NULL_SEGMENT or max(segs) > MAX_SEGMENT:
+            return None
+        if b"" not in raw_segs and min(segs) < MIN_SEGMENT:
+            return None
+        return segs
 
     def _slow_block(self, block: bytes) -> None:
         """Row by row, with a reason for every rejected row."""
@@ -235,18 +260,27 @@ class _Parser:
         uid = int(raw_id)
         if uid > MAX_USER_ID:
             raise _BadValue("user_id is larger than 2^63-1")
-        raw_seg = raw_seg.strip()
-        if raw_seg:
-            digits = raw_seg[1:] if raw_seg.startswith(b"-") else raw_seg
-            if not digits.isdigit():
-                raise _BadValue("segment_id is not an integer")
-            seg = int(raw_seg) if len(digits.lstrip(b"0")) <= 10 else MAX_SEGMENT + 1
-            if not MIN_SEGMENT <= seg <= MAX_SEGMENT:
-                raise _BadValue(f"segment_id is outside {MIN_SEGMENT}..{MAX_SEGMENT}")
-        else:
-            seg = NULL_SEGMENT
+        seg = self.seg_values.get(raw_seg)
+        if seg is None:
+            seg = _parse_seg(raw_seg)
+            if len(self.seg_values) < _SEG_CACHE_MAX:
+                self.seg_values[raw_seg] = seg
         code = self.gender_code(raw_gender)
         return uid, code, seg
+
+
+def _parse_seg(raw: bytes) -> int:
+    """A segment_id field: empty -> NULL_SEGMENT, else an optionally negative 32-bit integer."""
+    raw = raw.strip()
+    if not raw:
+        return NULL_SEGMENT
+    digits = raw[1:] if raw.startswith(b"-") else raw
+    if not digits.isdigit():
+        raise _BadValue("segment_id is not an integer")
+    seg = int(raw) if len(digits.lstrip(b"0")) <= 10 else MAX_SEGMENT + 1
+    if not MIN_SEGMENT <= seg <= MAX_SEGMENT:
+        raise _BadValue(f"segment_id is outside {MIN_SEGMENT}..{MAX_SEGMENT}")
+    return seg
 
 
 def _split_quoted(line: bytes) -> list[bytes]:
@@ -307,7 +341,7 @@ def parse_csv(
     max_bad_rows_kept: int = DEFAULT_MAX_BAD_ROWS_KEPT,
     source: str = "reference data",
     block_bytes: int = DEFAULT_BLOCK_BYTES,
-    run_rows: int = 1 << 18,
+    run_rows: int = 1 << 15,
 ) -> ParseResult:
     """Parse a whole CSV (bytes, or an iterable of byte chunks cut anywhere) into a ParseResult.
 

@@ -34,7 +34,7 @@ MAX_SEGMENT = 2**31 - 1
 MAX_GENDERS = 255
 """Distinct non-null genders a table can hold (codes are one byte; 0 means null)."""
 
-_BUCKET_TARGET = 16
+_BUCKET_TARGET = 32
 """Average users per directory bucket: smaller is faster to look up but costs more directory memory."""
 
 Row = tuple[str | None, int | None]
@@ -135,8 +135,11 @@ class UserTable:
 
     def lookup_many(self, user_ids: Iterable[int]) -> dict[int, Row]:
         """Look up each distinct id once: a batch repeats users, so dedup saves most of the work."""
+        result: dict[int, Row] = dict.fromkeys(user_ids, _UNKNOWN)
         lookup = self.lookup
-        return {uid: lookup(uid) for uid in set(user_ids)}
+        for uid in result:
+            result[uid] = lookup(uid)
+        return result
 
     def __len__(self) -> int:
         return self._n
@@ -182,7 +185,7 @@ class UserTableBuilder:
     is already strictly ascending (the usual database export) skips both steps.
     """
 
-    def __init__(self, run_rows: int = 1 << 18, merge_block_rows: int = 1 << 18) -> None:
+    def __init__(self, run_rows: int = 1 << 15, merge_block_rows: int = 1 << 16) -> None:
         if run_rows < 1 or merge_block_rows < 1:
             raise ValueError("run_rows and merge_block_rows must be positive")
         self._run_rows = run_rows
@@ -243,22 +246,23 @@ class UserTableBuilder:
         if not ids:
             return
         self._pending_ids, self._pending_codes, self._pending_segs = [], bytearray(), []
+        start = len(self._ids)
         if all(map(lt, ids, islice(ids, 1, None))):
-            sorted_ids, sorted_codes, sorted_segs = ids, bytes(codes), segs
+            first, last = ids[0], ids[-1]
+            self._ids += array("q", ids)
+            self._codes.frombytes(codes)
+            self._segs += array("i", segs)
         else:
             # Stable sort of positions: duplicates stay in file order, so "last wins" survives.
             perm = sorted(range(len(ids)), key=ids.__getitem__)
-            sorted_ids = list(map(ids.__getitem__, perm))
-            sorted_codes = bytes(map(codes.__getitem__, perm))
-            sorted_segs = list(map(segs.__getitem__, perm))
+            first, last = ids[perm[0]], ids[perm[-1]]
+            self._ids += array("q", list(map(ids.__getitem__, perm)))
+            self._codes.frombytes(bytes(map(codes.__getitem__, perm)))
+            self._segs += array("i", list(map(segs.__getitem__, perm)))
             self._ordered = False
-        if self._ordered and sorted_ids[0] <= self._last:
+        if first <= self._last:
             self._ordered = False
-        self._last = sorted_ids[-1]
-        start = len(self._ids)
-        self._ids.extend(sorted_ids)
-        self._codes.frombytes(sorted_codes)
-        self._segs.extend(sorted_segs)
+        self._last = last
         self._runs.append((start, len(self._ids)))
 
     def build(self) -> UserTable:
@@ -301,9 +305,9 @@ class UserTableBuilder:
                 pos, end = run
                 cut = bisect_right(src_ids, threshold, pos, end)
                 if cut > pos:
-                    keys.extend(src_ids[pos:cut])
+                    keys += src_ids[pos:cut].tolist()
                     codes += src_codes[pos:cut]
-                    segs.extend(src_segs[pos:cut])
+                    segs += src_segs[pos:cut].tolist()
                     run[0] = cut
             runs = [run for run in runs if run[0] < run[1]]
             perm = sorted(range(len(keys)), key=keys.__getitem__)
@@ -316,9 +320,9 @@ class UserTableBuilder:
                 perm = list(compress(perm, keep))
                 merged = list(compress(merged, keep))
                 self.duplicates += before - len(perm)
-            out_ids.extend(merged)
+            out_ids += array("q", merged)
             out_codes.frombytes(bytes(map(codes.__getitem__, perm)))
-            out_segs.extend(map(segs.__getitem__, perm))
+            out_segs += array("i", list(map(segs.__getitem__, perm)))
         return out_ids, out_codes, out_segs
 
 

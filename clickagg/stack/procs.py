@@ -32,11 +32,7 @@ def owned_pid(pid_file: Path, tag: str) -> int | None:
     cmd = _cmdline(pid)
     if not cmd or tag not in cmd:
         return None
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return None
-    return None if status == "Z" else pid
+    return None if _state(pid) in (None, "Z", "X") else pid
 
 
 def spawn(cmd: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | None = None) -> int:
@@ -55,7 +51,15 @@ def spawn(cmd: list[str], pid_file: Path, log_file: Path, env: dict[str, str] | 
     return proc.pid
 
 
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def alive(pid: int) -> bool:
+    """True until the process is really gone: an exiting JVM still holds its ports."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -63,10 +67,12 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:
-        os.waitpid(pid, os.WNOHANG)  # reap if it is our child
+        reaped, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        if reaped == pid:
+            return False
     except ChildProcessError:
         pass
-    return bool(_cmdline(pid))
+    return _state(pid) not in (None, "Z", "X")
 
 
 def stop(pid: int, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> None:

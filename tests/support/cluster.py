@@ -170,3 +170,45 @@ async def assert_exact(dep: Deployment, expected: set[Row], rejected: int, timeo
     assert all(d["final"] for d in docs)
     dead = await dep.dead_letters()
     assert len(dead) == rejected, f"dead letters {len(dead)} != rejected {rejected}"
+
+
+async def wait_consumed(dep: Deployment, timeout_s: float = 60) -> None:
+    """Wait until stage 1 has committed every record of the events topic (it saw them all)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=dep.bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=dep.bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            committed = await admin.list_consumer_group_offsets(f"{dep.name}-stage1")
+            tps = [TopicPartition(dep.topic, p) for p in consumer._client.cluster.partitions_for_topic(dep.topic) or []]
+            if not tps:
+                await consumer._client.force_metadata_update()
+                continue
+            ends = await consumer.end_offsets(tps)
+            if all(tp in committed and committed[tp].offset >= ends[tp] for tp in tps):
+                return
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"stage 1 did not catch up in {timeout_s}s\n{dep.logs()}")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def worker_metric(port: int, name: str) -> float:
+    """Sum of a metric's samples from the worker's /metrics endpoint (0 when absent)."""
+    import urllib.request
+
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            return str(resp.read().decode())
+
+    text = await asyncio.to_thread(fetch)
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(f"clickagg_{name}") and (line[len(name) + 9] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
