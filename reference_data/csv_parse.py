@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from itertools import repeat
 
 from .errors import ReferenceDataRejected
-from .table import MAX_SEGMENT, MAX_USER_ID, MIN_SEGMENT, NULL_SEGMENT, UserTable, UserTableBuilder
+from .table import (
+    MAX_GENDERS,
+    MAX_SEGMENT,
+    MAX_USER_ID,
+    MIN_SEGMENT,
+    NULL_SEGMENT,
+    UserTable,
+    UserTableBuilder,
+)
 
 DEFAULT_MAX_BAD_RATIO = 0.01
 DEFAULT_MAX_BAD_ROWS_KEPT = 100
@@ -177,11 +185,15 @@ class _Parser:
         if segs is None:
             return False
         known = self.gender_codes
-        for raw in set(raw_genders).difference(known):
-            try:
-                self.gender_code(raw)
-            except _BadValue:
-                return False
+        new = set(raw_genders).difference(known)
+        if new:
+            if len(self.builder.genders) + len(new) > MAX_GENDERS + 1:
+                return False  # the slow path decides, in file order, which rows are over the limit
+            for raw in sorted(new, key=raw_genders.index):  # file order: codes do not depend on hashing
+                try:
+                    self.gender_code(raw)
+                except _BadValue:
+                    return False
         codes = bytes(map(known.__getitem__, raw_genders))
         self.total_rows += nlines
         self.builder.add(ids, codes, segs)

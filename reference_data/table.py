@@ -205,6 +205,11 @@ class UserTableBuilder:
         self.duplicates = 0
         self._built = False
 
+    @property
+    def genders(self) -> tuple[str | None, ...]:
+        """Genders by code so far; code 0 is None."""
+        return tuple(self._genders)
+
     def gender_code(self, gender: str | None) -> int:
         """Code of a gender (0 for None), allocating one on first sight; ValueError past MAX_GENDERS."""
         if gender is None:

@@ -184,7 +184,10 @@ async def wait_consumed(dep: Deployment, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             committed = await admin.list_consumer_group_offsets(f"{dep.name}-stage1")
-            tps = [TopicPartition(dep.topic, p) for p in consumer._client.cluster.partitions_for_topic(dep.topic) or []]
+            tps = [
+                TopicPartition(dep.topic, p)
+                for p in consumer._client.cluster.partitions_for_topic(dep.topic) or []
+            ]
             if not tps:
                 await consumer._client.force_metadata_update()
                 continue

@@ -56,7 +56,7 @@ def oracle(data: bytes) -> tuple[dict[int, tuple[str | None, int | None]], list[
             bad.append(number)
             continue
         uid_b, gender_b, seg_b = (f.strip() for f in fields)
-        if not _DIGITS.fullmatch(uid_b) or int(uid_b) > MAX_USER_ID:
+        if not _DIGITS.fullmatch(uid_b) or len(uid_b.lstrip(b"0")) > 19 or int(uid_b) > MAX_USER_ID:
             bad.append(number)
             continue
         if seg_b and (not _INT.fullmatch(seg_b) or not MIN_SEGMENT <= int(seg_b) <= MAX_SEGMENT):
@@ -84,9 +84,7 @@ def chunks_of(data: bytes, sizes: list[int]) -> list[bytes]:
 
 _uids = st.one_of(st.integers(0, 20), st.integers(0, MAX_USER_ID))
 _genders = st.sampled_from(["female", "male", "", " other ", "non binary", "é", "x_y"])
-_segs = st.one_of(
-    st.just(""), st.integers(0, 5).map(str), st.integers(MIN_SEGMENT, MAX_SEGMENT).map(str)
-)
+_segs = st.one_of(st.just(""), st.integers(0, 5).map(str), st.integers(MIN_SEGMENT, MAX_SEGMENT).map(str))
 
 
 @st.composite
@@ -172,7 +170,7 @@ class TestAgainstOracle:
         expected, bad, total, _ = oracle(data)
         assert not bad and total == 60_000 and len(expected) < 60_000  # duplicates really present
         for kwargs in ({}, {"block_bytes": 4096, "run_rows": 500}):
-            result = parse_csv(data, **kwargs)  # type: ignore[arg-type]
+            result = parse_csv(data, **kwargs)
             assert dict(result.table.items()) == expected
             assert len(result.table) == len(expected)
             assert result.duplicates == total - len(expected)
@@ -367,16 +365,25 @@ def test_from_rows_validates_ranges() -> None:
         UserTable.from_rows([(1, None, MAX_SEGMENT + 1)])
 
 
-@pytest.mark.parametrize("spread", [1, 1000, 2**40, 2**62])
-def test_lookups_across_id_distributions(spread: int) -> None:
-    rng = random.Random(spread)
-    ids = rng.sample(range(0, 5000 * spread, spread), 5000) + [MAX_USER_ID]
+@pytest.mark.parametrize("kind", ["dense", "40-bit", "63-bit", "skewed"])
+def test_lookups_across_id_distributions(kind: str) -> None:
+    rng = random.Random(kind)
+    if kind == "dense":
+        ids = rng.sample(range(6000), 5000)
+    elif kind == "40-bit":
+        ids = [rng.randrange(2**40) for _ in range(5000)]
+    elif kind == "63-bit":
+        ids = [rng.randrange(MAX_USER_ID + 1) for _ in range(5000)]
+    else:  # a tight cluster plus far outliers: the directory degenerates, lookups must still work
+        ids = [10**6 + rng.randrange(10_000) for _ in range(5000)] + [0, MAX_USER_ID]
     rows = [(uid, "g" if uid % 2 else None, uid % 1000) for uid in ids]
     t = UserTable.from_rows(rows)
+    assert len(t) == len(set(ids))
     for uid, gender, seg in rows:
         assert t.lookup(uid) == (gender, seg)
     present = set(ids)
-    for probe in [rng.randrange(0, 5000 * spread + 2) for _ in range(2000)]:
+    probes = [uid + d for uid in ids[:1000] for d in (-1, 1)] + [rng.randrange(2**63) for _ in range(500)]
+    for probe in probes:
         if probe not in present:
             assert t.lookup(probe) == (None, None)
 
