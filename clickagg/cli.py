@@ -71,6 +71,34 @@ def _query(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from clickagg.bench.runner import BenchOptions, bench
+
+    settings = config.load(args)
+    opts = BenchOptions(
+        bootstrap=settings.kafka_bootstrap_servers,
+        es_url=settings.elasticsearch_url,
+        events=args.events,
+        partitions=args.partitions,
+        users=args.users,
+        articles=args.articles,
+        minutes=args.minutes,
+        window_seconds=args.window,
+        baseline_events=args.baseline_events,
+        fresh_seconds=args.fresh_seconds,
+        fresh_rate=args.fresh_rate,
+    )
+    result = asyncio.run(bench(opts, skip_baseline=args.no_baseline, skip_fresh=args.no_fresh))
+    keys = ["events_per_s", "ceiling_events_per_s", "baseline_events_per_s", "ratio_to_ceiling", "ratio_to_baseline",
+            "exact", "freshness_p50_s", "freshness_p99_s", "final_delay_p50_s", "final_delay_p99_s", "peak_rss_mb", "cpu_percent"]  # fmt: skip
+    if not args.json:
+        for key in keys:
+            print(f"{key:<24} {result[key]}")
+    else:
+        print(orjson.dumps(result).decode())
+    return 0 if result["exact"] else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clickagg", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--minutes", type=int, default=5)
     query.add_argument("--json", action="store_true")
     query.set_defaults(func=_query)
+
+    bench = sub.add_parser("bench", help="benchmark clickagg, its ceiling and a naive Faust baseline")
+    config.add_arguments(bench)
+    bench.add_argument("--events", type=int, default=5_000_000)
+    bench.add_argument("--partitions", type=int, default=4)
+    bench.add_argument("--users", type=int, default=1_000_000)
+    bench.add_argument("--articles", type=int, default=10_000)
+    bench.add_argument("--minutes", type=int, default=10, help="event-time span of the loaded events")
+    bench.add_argument("--window", type=int, default=60, help="window seconds")
+    bench.add_argument("--baseline-events", type=int, default=1_000_000, help="cap for the (slow) baseline")
+    bench.add_argument("--fresh-seconds", type=float, default=150.0, help="length of the live phase")
+    bench.add_argument("--fresh-rate", type=float, default=8_333.0, help="events/s in the live phase")
+    bench.add_argument("--no-baseline", action="store_true")
+    bench.add_argument("--no-fresh", action="store_true")
+    bench.add_argument("--json", action="store_true", help="one JSON object as the last line")
+    bench.set_defaults(func=_bench)
     return parser
 
 

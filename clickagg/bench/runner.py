@@ -1,0 +1,368 @@
+"""`clickagg bench`: clickagg, its ceiling and a naive-Faust baseline on the same topic, same run.
+
+Phases: load N events (untimed) → ceiling → clickagg worker until every final document is in
+Elasticsearch (then an exactness check against the generator's own truth) → baseline → a live phase
+at the origin's rate (8.3k events/s) for freshness and final-document delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.helpers import async_scan
+
+from clickagg.bench import ceiling
+from clickagg.bench.kafka_load import load
+from clickagg.bench.workload import BenchData, generate, write_users
+from clickagg.kafka_util import ensure_topics
+
+
+@dataclass
+class BenchOptions:
+    bootstrap: str
+    es_url: str
+    events: int = 5_000_000
+    partitions: int = 4
+    users: int = 1_000_000
+    articles: int = 10_000
+    segments: int = 40
+    minutes: int = 10
+    window_seconds: int = 60
+    baseline_events: int = 1_000_000
+    fresh_seconds: float = 150.0
+    fresh_rate: float = 8_333.0
+    lateness_seconds: int = 5
+    seed: int = 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Worker:
+    """A clickagg worker subprocess, sampled for peak RSS and CPU."""
+
+    def __init__(
+        self, opts: BenchOptions, app_id: str, topic: str, index: str, users_csv: str, logdir: Path, idle: int
+    ) -> None:
+        self.port = _free_port()
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": opts.bootstrap,
+            "ELASTICSEARCH_URL": opts.es_url,
+            "EVENTS_TOPIC": topic,
+            "ES_INDEX": index,
+            "APP_ID": app_id,
+            "REFERENCE_DATA": users_csv,
+            "WINDOW_SECONDS": str(opts.window_seconds),
+            "ALLOWED_LATENESS_SECONDS": str(opts.lateness_seconds),
+            "IDLE_TIMEOUT_SECONDS": str(idle),
+            "WEB_PORT": str(self.port),
+            "DATA_DIR": str(logdir / app_id),
+        }
+        self.log = (logdir / f"{app_id}.log").open("ab")
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "clickagg.cli", "worker"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.ps = psutil.Process(self.proc.pid)
+        self.peak_rss = 0
+
+    def sample(self) -> None:
+        try:
+            self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
+        except psutil.Error:
+            pass
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log.name}")
+
+    def cpu_seconds(self) -> float:
+        times = self.ps.cpu_times()
+        return float(times.user + times.system)
+
+    async def wait_ready(self) -> float:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            self.sample()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return time.perf_counter() - self.started
+            except OSError:
+                pass
+            await asyncio.sleep(0.2)
+        raise RuntimeError("worker did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+async def _count(es: AsyncElasticsearch, index: str, final_only: bool) -> int:
+    query = {"term": {"final": True}} if final_only else {"match_all": {}}
+    try:
+        resp = await es.count(index=index, query=query)
+        return int(resp["count"])
+    except Exception:
+        return 0
+
+
+async def _check_exact(es: AsyncElasticsearch, index: str, data: BenchData) -> tuple[bool, str]:
+    await es.indices.refresh(index=index)
+    seen = 0
+    wrong = 0
+    async for hit in async_scan(es, index=index, query={"query": {"match_all": {}}}, size=5000):
+        src = hit["_source"]
+        t = int(datetime.fromisoformat(src["time"].replace("Z", "+00:00")).timestamp() * 1000)
+        want = data.truth.get((t, src["gender"], src["segment_id"], src["article_id"]))
+        seen += 1
+        if want is None or want != [src["impression"], src["click"]] or not src["final"]:
+            wrong += 1
+    ok = wrong == 0 and seen == len(data.truth)
+    return ok, f"{seen} documents, {len(data.truth)} expected keys, {wrong} wrong"
+
+
+async def run_clickagg(
+    opts: BenchOptions, data: BenchData, topic: str, run_id: str, users_csv: str, logdir: Path
+) -> dict[str, Any]:
+    index = f"{run_id}-minutely"
+    worker = Worker(opts, f"{run_id}-clickagg", topic, index, users_csv, logdir, idle=3)
+    es = AsyncElasticsearch(opts.es_url, request_timeout=60)
+    try:
+        ready_s = await worker.wait_ready()
+        cpu0 = worker.cpu_seconds()
+        ready_at = time.perf_counter()
+        expected = len(data.truth)
+        while await _count(es, index, final_only=True) < expected:
+            worker.sample()
+            await asyncio.sleep(0.25)
+        done = time.perf_counter()
+        cpu = worker.cpu_seconds() - cpu0
+        exact, detail = await _check_exact(es, index, data)
+    finally:
+        worker.stop()
+        await es.close()
+    total = done - worker.started
+    processing = done - ready_at
+    return {
+        "events_per_s": data.events / total,
+        "events_per_s_after_ready": data.events / processing,
+        "seconds_total": total,
+        "seconds_to_ready": ready_s,
+        "documents": expected,
+        "exact": exact,
+        "exact_detail": detail,
+        "peak_rss_mb": worker.peak_rss / 2**20,
+        "cpu_percent": 100 * cpu / processing,
+    }
+
+
+def run_baseline(opts: BenchOptions, topic: str, run_id: str, users_csv: str, logdir: Path) -> dict[str, Any]:
+    cmd = [
+        sys.executable, "-m", "clickagg.bench.baseline",
+        "--bootstrap", opts.bootstrap, "--topic", topic, "--users-csv", users_csv,
+        "--es-url", opts.es_url, "--index", f"{run_id}-baseline", "--app-id", f"{run_id}-baseline",
+        "--max-events", str(min(opts.baseline_events, opts.events)),
+        "--window-seconds", str(opts.window_seconds), "--web-port", str(_free_port()),
+    ]  # fmt: skip
+    with (logdir / "baseline.log").open("ab") as log:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, check=True, timeout=3600).stdout
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir: Path) -> dict[str, Any]:
+    """Live events at the origin's rate with probes: produced → visible, and window close → final."""
+    from aiokafka import AIOKafkaProducer
+
+    topic, index = f"{run_id}-live", f"{run_id}-live-minutely"
+    await ensure_topics(opts.bootstrap, {topic: opts.partitions})
+    worker = Worker(opts, f"{run_id}-live", topic, index, users_csv, logdir, idle=30)
+    es = AsyncElasticsearch(opts.es_url, request_timeout=30)
+    producer = AIOKafkaProducer(bootstrap_servers=opts.bootstrap, linger_ms=5)
+    probes: dict[int, float] = {}  # probe article id → send time
+    visible: dict[int, float] = {}
+    windows_final: dict[int, float] = {}  # window start ms → wall time first final probe doc seen
+    probe_window: dict[int, int] = {}
+    window_ms = opts.window_seconds * 1000
+    try:
+        await worker.wait_ready()
+        await producer.start()
+        stop_at = time.time() + opts.fresh_seconds
+        per_tick, tick = max(1, int(opts.fresh_rate / 20)), 0.05
+        rng_user = 1
+
+        async def poll() -> None:
+            while True:
+                pending = [a for a in probes if a not in visible]
+                open_probes = [a for a in probes if probe_window[a] not in windows_final]
+                ids = list({*pending, *open_probes})[-2000:]
+                if ids:
+                    try:
+                        resp = await es.search(
+                            index=index,
+                            size=len(ids),
+                            query={"terms": {"article_id": ids}},
+                            source=["article_id", "final", "time"],
+                        )
+                    except Exception:
+                        resp = {"hits": {"hits": []}}
+                    now = time.time()
+                    for hit in resp["hits"]["hits"]:
+                        art = hit["_source"]["article_id"]
+                        visible.setdefault(art, now)
+                        if hit["_source"]["final"]:
+                            windows_final.setdefault(probe_window[art], now)
+                await asyncio.sleep(0.1)
+
+        poller = asyncio.create_task(poll())
+        next_probe = 0.0
+        while time.time() < stop_at:
+            t0 = time.time()
+            for _ in range(per_tick):
+                rng_user = (rng_user * 1103515245 + 12345) % opts.users + 1
+                value = orjson.dumps(
+                    {"article_id": rng_user % opts.articles + 1, "user_id": rng_user, "action": "impression"}
+                )
+                await producer.send(topic, value)
+            if t0 >= next_probe:
+                art = 2**40 + len(probes)
+                await producer.send_and_wait(
+                    topic, orjson.dumps({"article_id": art, "user_id": 1, "action": "click"})
+                )
+                probes[art] = time.time()
+                probe_window[art] = int(t0 * 1000) // window_ms * window_ms
+                next_probe = t0 + 0.5
+            worker.sample()
+            await asyncio.sleep(max(0.0, tick - (time.time() - t0)))
+        # Let the last closed windows' finals arrive.
+        await asyncio.sleep(opts.lateness_seconds + 5)
+        poller.cancel()
+    finally:
+        await producer.stop()
+        worker.stop()
+        await es.close()
+    fresh = [visible[a] - probes[a] for a in probes if a in visible]
+    closes = {w: w / 1000 + opts.window_seconds + opts.lateness_seconds for w in set(probe_window.values())}
+    delays = [windows_final[w] - closes[w] for w in windows_final if closes[w] < stop_at]
+    return {
+        "probes": len(probes),
+        "probes_visible": len(fresh),
+        "freshness_p50_s": _pct(fresh, 0.5),
+        "freshness_p99_s": _pct(fresh, 0.99),
+        "windows_closed": len(delays),
+        "final_delay_p50_s": _pct(delays, 0.5),
+        "final_delay_p99_s": _pct(delays, 0.99),
+        "final_delays_s": [round(d, 3) for d in sorted(delays)],
+        "live_rate_events_per_s": opts.fresh_rate,
+        "live_peak_rss_mb": worker.peak_rss / 2**20,
+        "freshness_mean_s": statistics.mean(fresh) if fresh else None,
+    }
+
+
+async def bench(opts: BenchOptions, skip_baseline: bool = False, skip_fresh: bool = False) -> dict[str, Any]:
+    run_id = "bench-" + uuid.uuid4().hex[:8]
+    logdir = Path(tempfile.mkdtemp(prefix=f"clickagg-{run_id}-"))
+    users_csv = str(logdir / "users.csv")
+    _log(f"run {run_id}: logs in {logdir}")
+    user_rows = write_users(users_csv, opts.users, opts.segments, opts.seed)
+    topic = f"{run_id}-events"
+    await ensure_topics(opts.bootstrap, {topic: opts.partitions})
+    data = BenchData(users=opts.users, articles=opts.articles, segments=opts.segments)
+    window_ms = opts.window_seconds * 1000
+    span = opts.minutes * 60_000
+    start_ms = (int(time.time() * 1000) - span - 30 * 60_000) // window_ms * window_ms
+    t = time.perf_counter()
+    records = generate(
+        data, user_rows, opts.events, start_ms, span, opts.partitions, window_ms, seed=opts.seed
+    )
+    await load(opts.bootstrap, topic, records, opts.partitions)
+    _log(
+        f"loaded {data.events} events into {opts.partitions} partitions in {time.perf_counter() - t:.1f}s; {len(data.truth)} keys"
+    )
+
+    users = ceiling.load_users(users_csv)
+    ceil = await ceiling.run(opts.bootstrap, topic, opts.partitions, users, opts.events, window_ms)
+    del users
+    _log(f"ceiling: {ceil['events_per_s']:.0f} events/s")
+
+    click = await run_clickagg(opts, data, topic, run_id, users_csv, logdir)
+    _log(f"clickagg: {click['events_per_s']:.0f} events/s, exact={click['exact']} ({click['exact_detail']})")
+
+    base: dict[str, Any] = {}
+    if not skip_baseline:
+        base = await asyncio.to_thread(run_baseline, opts, topic, run_id, users_csv, logdir)
+        _log(f"baseline: {base.get('events_per_s', 0):.0f} events/s")
+    fresh: dict[str, Any] = {}
+    if not skip_fresh:
+        fresh = await run_freshness(opts, run_id, users_csv, logdir)
+        _log(f"freshness p99 {fresh['freshness_p99_s']}s, final delay p99 {fresh['final_delay_p99_s']}s")
+
+    base_rate = base.get("events_per_s")
+    return {
+        "events_per_s": round(click["events_per_s"]),
+        "events_per_s_after_ready": round(click["events_per_s_after_ready"]),
+        "ceiling_events_per_s": round(ceil["events_per_s"]),
+        "baseline_events_per_s": round(base_rate) if base_rate else None,
+        "ratio_to_ceiling": round(click["events_per_s"] / ceil["events_per_s"], 3),
+        "ratio_to_baseline": round(click["events_per_s"] / base_rate, 2) if base_rate else None,
+        "exact": click["exact"],
+        "exact_detail": click["exact_detail"],
+        "freshness_p50_s": fresh.get("freshness_p50_s"),
+        "freshness_p99_s": fresh.get("freshness_p99_s"),
+        "final_delay_p50_s": fresh.get("final_delay_p50_s"),
+        "final_delay_p99_s": fresh.get("final_delay_p99_s"),
+        "windows_closed_live": fresh.get("windows_closed"),
+        "peak_rss_mb": round(click["peak_rss_mb"], 1),
+        "cpu_percent": round(click["cpu_percent"], 1),
+        "clickagg": click,
+        "ceiling": ceil,
+        "baseline": base,
+        "live": fresh,
+        "params": {
+            "events": opts.events, "partitions": opts.partitions, "users": opts.users,
+            "articles": opts.articles, "segments": opts.segments, "minutes": opts.minutes,
+            "window_seconds": opts.window_seconds, "lateness_seconds": opts.lateness_seconds,
+            "baseline_events": min(opts.baseline_events, opts.events), "fresh_seconds": opts.fresh_seconds,
+            "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1,
+        },
+        "logs": str(logdir),
+    }  # fmt: skip
