@@ -29,7 +29,7 @@ from tables.window_state import WindowState
 
 log = logging.getLogger(__name__)
 
-MAX_DIRTY = 50_000  # flush early when this many keys wait: bounds memory under load
+MAX_PENDING_FINALS = 50_000  # flush early when this many final documents wait
 
 
 def _ms(iso: str) -> int:
@@ -63,7 +63,7 @@ class WindowWriter:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
                 async with self.lock:
-                    dirty = 0
+                    finals = 0
                     for tp, records in batches.items():
                         state = self.states.get(tp)
                         if state is None:
@@ -75,28 +75,33 @@ class WindowWriter:
                             state.apply(record.offset, orjson.loads(record.value))
                             position = record.offset + 1
                         self.positions[tp] = position
-                        dirty += len(state.dirty) + len(state.finals)
+                        finals += len(state.finals)
                     due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
-                    if due or dirty >= MAX_DIRTY:
+                    if due or finals >= MAX_PENDING_FINALS:
                         await self._flush(list(self.states))
         finally:
             async with self.lock:
                 if self.states:
-                    await self._flush(list(self.states))
+                    await self._flush(list(self.states), final_pass=True)
             await quietly(self.consumer.stop())
             log.info("%s stopped", "stage2")
 
-    async def _flush(self, partitions: list[TopicPartition]) -> None:
+    async def _flush(self, partitions: list[TopicPartition], final_pass: bool = False) -> None:
         """Write every changed document, then commit the offsets (and watermarks) they reflect."""
         assert self.consumer is not None
         self.last_flush = time.monotonic()
         writes = []
         offsets = {}
+        live_after = None if final_pass else int(time.time() * 1000)
         for tp in partitions:
             state = self.states[tp]
-            writes.extend(state.take_writes())
+            writes.extend(state.take_writes(live_after))
             if tp in self.positions:
-                offsets[tp] = (self.positions[tp], orjson.dumps(state.watermark.snapshot()).decode())
+                # The watermark map is the one at the position even when the floor is behind it:
+                # windows it closed are final in Elasticsearch, so a replay from the floor only
+                # needs to rebuild the keys that are still open.
+                meta = orjson.dumps(state.watermark.snapshot()).decode()
+                offsets[tp] = (state.commit_floor(self.positions[tp]), meta)
         if writes:
             started = time.time()
             await self.sink.write([DocWrite(w.doc_id, w.version, w.source) for w in writes])
@@ -166,7 +171,7 @@ class WindowWriter:
         owned = [tp for tp in partitions if tp in self.states]
         if owned:
             try:
-                await self._flush(owned)
+                await self._flush(owned, final_pass=True)
             except Exception as exc:  # the new owner replays from the last commit: still exact
                 log.warning("flush on revoke failed: %r", exc)
         for tp in owned:

@@ -37,7 +37,7 @@ class WindowState:
     window_ms: int
     lateness_ms: int
     windows: dict[int, dict[Rest, Entry]] = field(default_factory=dict)
-    dirty: set[GroupKey] = field(default_factory=set)
+    dirty: dict[GroupKey, int] = field(default_factory=dict)  # key → first offset not yet written
     finals: list[Write] = field(default_factory=list)
     watermark: MinWatermark = field(default_factory=MinWatermark)
     closed_below: int = NO_WATERMARK  # windows whose close time <= this are final and dropped
@@ -68,7 +68,7 @@ class WindowState:
                 entry[2] = version
             else:
                 continue  # already applied before the restart
-            self.dirty.add((start, gender, segment, article))
+            self.dirty.setdefault((start, gender, segment, article), offset)
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
         self._close(version)
 
@@ -83,23 +83,40 @@ class WindowState:
             bucket = self.windows.pop(start)
             for (gender, segment, article), (imp, clk, _) in bucket.items():
                 key = (start, gender, segment, article)
-                self.dirty.discard(key)
+                self.dirty.pop(key, None)
                 self.finals.append(self._write(key, imp, clk, version, final=True))
 
     def _write(self, key: GroupKey, imp: int, clk: int, version: int, final: bool) -> Write:
         source = document(key, imp, clk, final, self.window_ms, self.partition, version)
         return Write(doc_id(key), version, source, key[0], final)
 
-    def take_writes(self) -> list[Write]:
-        """Documents to write now: every key changed since the last call, then the finals."""
+    def take_writes(self, live_after_ms: int | None = None) -> list[Write]:
+        """Documents to write now: changed keys of live windows, then every final.
+
+        A window that closes at or before live_after_ms (historical data, e.g. a replay or a
+        catch-up) gets no partial updates, only its final document: partial writes are for live
+        dashboards, and skipping them saves most Elasticsearch work when reading a backlog.
+        Skipped keys stay dirty and hold back the commit offset (see commit_floor).
+        """
         writes = []
-        for key in self.dirty:
+        kept: dict[GroupKey, int] = {}
+        for key, first_offset in self.dirty.items():
+            if (
+                live_after_ms is not None
+                and closes_at(key[0], self.window_ms, self.lateness_ms) <= live_after_ms
+            ):
+                kept[key] = first_offset
+                continue
             imp, clk, version = self.windows[key[0]][(key[1], key[2], key[3])]
             writes.append(self._write(key, imp, clk, version, final=False))
         writes.extend(self.finals)
-        self.dirty = set()
+        self.dirty = kept
         self.finals = []
         return writes
+
+    def commit_floor(self, position: int) -> int:
+        """The offset to commit: nothing below it may hold a change Elasticsearch has not got."""
+        return min(position, min(self.dirty.values(), default=position))
 
     def open_keys(self) -> Iterable[GroupKey]:
         for start, bucket in self.windows.items():

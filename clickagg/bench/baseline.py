@@ -59,7 +59,7 @@ def load_users(path: str) -> Users:
 
 @dataclass
 class Progress:
-    """What the agent has done so far, read by the finishing timer."""
+    """What the agent has done so far, read by the finishing task."""
 
     max_events: int
     idle_seconds: float
@@ -68,9 +68,8 @@ class Progress:
     invalid: int = 0
     first: float = 0.0  # perf_counter of the first record
     last: float = 0.0  # perf_counter of the last record
-    finishing: bool = False
     result: dict[str, Any] = field(default_factory=dict)
-    worker: faust.Worker | None = None  # set once built; the timer stops it
+    worker: faust.Worker | None = None  # set once built; the finishing task stops it
     stopper: asyncio.Future[Any] | None = None
 
     def done(self, now: float) -> bool:
@@ -146,7 +145,7 @@ async def topic_partitions(bootstrap: str, topic: str) -> int:
 
 
 def build_app(args: argparse.Namespace, partitions: int, users: Users, progress: Progress) -> faust.App:
-    """The Faust app exactly as the tutorial shapes it: app, topic, windowed table, agent, timer."""
+    """The Faust app exactly as the tutorial shapes it: app, topic, windowed table, agent, task."""
     app = faust.App(
         args.app_id,
         broker=f"kafka://{args.bootstrap}",
@@ -185,11 +184,10 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
             gender, segment = users.get(user, UNKNOWN)
             counts[orjson.dumps([gender, segment, article, name]).decode()] += 1
 
-    @app.timer(interval=0.2)
+    @app.task
     async def finish() -> None:
-        if progress.finishing or not progress.done(time.perf_counter()):
-            return
-        progress.finishing = True
+        while not progress.done(time.perf_counter()):
+            await asyncio.sleep(0.2)
         seconds = progress.last - progress.first
         groups = window_counts(list(table.items()), window_ms)
         actions = documents(args.index, groups)
@@ -204,7 +202,7 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
             "docs": docs,
             "write_seconds": round(time.perf_counter() - started, 3),
         }
-        # Stop from a task of its own: stopping the worker cancels this timer's task.
+        # Stop from a task of its own: stopping the worker cancels this task.
         assert progress.worker is not None
         progress.stopper = asyncio.ensure_future(progress.worker.stop())
 
@@ -229,7 +227,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Faust expires windows by wall clock: keep this longer than the data's age",
     )
     p.add_argument("--idle-seconds", type=float, default=5.0, help="stop when no event came for this long")
-    p.add_argument("--loglevel", default="WARNING")
+    p.add_argument("--loglevel", default="info", help="as in the Faust tutorial (`worker -l info`)")
     return p.parse_args(argv)
 
 

@@ -236,6 +236,7 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
                 open_probes = [a for a in probes if probe_window[a] not in windows_final]
                 ids = list({*pending, *open_probes})[-2000:]
                 if ids:
+                    resp: Any = {"hits": {"hits": []}}
                     try:
                         resp = await es.search(
                             index=index,
@@ -244,7 +245,7 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
                             source=["article_id", "final", "time"],
                         )
                     except Exception:
-                        resp = {"hits": {"hits": []}}
+                        pass
                     now = time.time()
                     for hit in resp["hits"]["hits"]:
                         art = hit["_source"]["article_id"]

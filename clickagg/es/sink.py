@@ -37,15 +37,20 @@ class BulkSink:
     while Elasticsearch is down consumption pauses and the data waits safely in Kafka.
     """
 
-    def __init__(self, es: Any, index: str, chunk: int = 5000, max_backoff_s: float = 10.0) -> None:
+    def __init__(
+        self, es: Any, index: str, chunk: int = 5000, concurrency: int = 3, max_backoff_s: float = 10.0
+    ) -> None:
         self.es = es
+        self.concurrency = concurrency
         self.index = index
         self.chunk = chunk
         self.max_backoff_s = max_backoff_s
 
     async def write(self, writes: Sequence[DocWrite]) -> None:
-        for i in range(0, len(writes), self.chunk):
-            await self._write_chunk(writes[i : i + self.chunk])
+        """All chunks, a few in flight at once (Elasticsearch indexes them on several threads)."""
+        chunks = [writes[i : i + self.chunk] for i in range(0, len(writes), self.chunk)]
+        for i in range(0, len(chunks), self.concurrency):
+            await asyncio.gather(*(self._write_chunk(c) for c in chunks[i : i + self.concurrency]))
 
     async def _write_chunk(self, writes: Sequence[DocWrite]) -> None:
         pending = list(writes)

@@ -76,3 +76,18 @@ def test_restored_state_skips_what_the_document_already_holds() -> None:
     state.apply(21, envelope(0, 2, [[0, "f", 1, 7, 1, 1]]))
     (write,) = state.take_writes()
     assert (write.source["impression"], write.source["click"], write.version) == (5, 2, 22)
+
+
+def test_historical_windows_get_only_final_writes_and_hold_back_the_commit() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.apply(5, envelope(0, 10, [[0, "f", 1, 7, 1, 0]]))
+    state.apply(6, envelope(0, 20, [[60_000, "f", 1, 7, 1, 0]]))
+    # "Now" is 100 s: window [0, 60 s) would be closed if live, so it gets no partial write;
+    # window [60 s, 120 s) is live.
+    writes = state.take_writes(live_after_ms=100_000)
+    assert [w.window_start for w in writes] == [60_000]
+    assert state.commit_floor(position=7) == 5  # the first window's change is still unwritten
+    state.apply(7, envelope(0, 60_000, []))  # watermark closes window 0: its final is written
+    (final,) = state.take_writes(live_after_ms=100_000)
+    assert final.final and final.window_start == 0 and final.version == 8
+    assert state.commit_floor(position=8) == 8
