@@ -109,6 +109,13 @@ class Worker:
         if self.proc.poll() is not None:
             raise RuntimeError(f"worker exited with {self.proc.returncode}; see {self.log.name}")
 
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
     def cpu_seconds(self) -> float:
         times = self.ps.cpu_times()
         return float(times.user + times.system)
@@ -117,12 +124,8 @@ class Worker:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             self.sample()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return time.perf_counter() - self.started
-            except OSError:
-                pass
+            if await asyncio.to_thread(self._ready):
+                return time.perf_counter() - self.started
             await asyncio.sleep(0.2)
         raise RuntimeError("worker did not become ready")
 
@@ -242,7 +245,7 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
                             index=index,
                             size=len(ids),
                             query={"terms": {"article_id": ids}},
-                            source=["article_id", "final", "time"],
+                            source_includes=["article_id", "final", "time"],
                         )
                     except Exception:
                         pass
