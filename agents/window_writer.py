@@ -22,7 +22,7 @@ from elasticsearch.helpers import async_scan
 from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.core.watermarks import MinWatermark
-from clickagg.es.sink import BulkSink, DocWrite
+from clickagg.es.sink import BulkSink
 from clickagg.kafka_util import committed_with_metadata
 from clickagg.metrics import METRICS
 from tables.window_state import WindowState
@@ -104,7 +104,7 @@ class WindowWriter:
                 offsets[tp] = (state.commit_floor(self.positions[tp]), meta)
         if writes:
             started = time.time()
-            await self.sink.write([DocWrite(w.doc_id, w.version, w.source) for w in writes])
+            await self.sink.write(writes)
             wrote_at = time.time()
             METRICS.inc("documents_written_total", len(writes))
             for w in writes:

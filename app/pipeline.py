@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from elastic_transport import OrjsonSerializer
 from elasticsearch import AsyncElasticsearch
 
 from agents.partial_counts import PartialCounter
@@ -38,7 +39,10 @@ class Pipeline:
         await asyncio.to_thread(self.reference.load_initial)
         self.ready["reference_data"] = True
         METRICS.set("reference_users", len(self.reference.table))
-        self.es = AsyncElasticsearch(s.elasticsearch_url, request_timeout=30)
+        # orjson for request and response bodies: bulk responses are large and parsed per flush.
+        self.es = AsyncElasticsearch(
+            s.elasticsearch_url, request_timeout=30, serializers={"application/json": OrjsonSerializer()}
+        )
         await self._install_schema()
         self.ready["elasticsearch"] = True
         counts = await ensure_topics(s.kafka_bootstrap_servers, {s.events_topic: 1})

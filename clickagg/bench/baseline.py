@@ -68,14 +68,13 @@ class Progress:
     invalid: int = 0
     first: float = 0.0  # perf_counter of the first record
     last: float = 0.0  # perf_counter of the last record
+    capped: asyncio.Event = field(default_factory=asyncio.Event)  # max_events reached
     result: dict[str, Any] = field(default_factory=dict)
     worker: faust.Worker | None = None  # set once built; the finishing task stops it
     stopper: asyncio.Future[Any] | None = None
 
-    def done(self, now: float) -> bool:
-        """The cap is reached, or the topic looks exhausted (quiet for idle_seconds after data)."""
-        if self.seen >= self.max_events:
-            return True
+    def idle(self, now: float) -> bool:
+        """The topic looks exhausted: no event for idle_seconds after at least one."""
         return self.seen > 0 and now - self.last >= self.idle_seconds
 
 
@@ -165,13 +164,14 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
     async def count(stream: faust.StreamT[bytes]) -> None:
         clock = time.perf_counter
         async for raw in stream:
-            if progress.seen >= progress.max_events:
-                # Capped: stop taking events; the worker is about to stop.
-                await asyncio.Event().wait()
+            if progress.capped.is_set():
+                break  # take no more events; the finishing task writes and stops the worker
             progress.last = clock()
             if progress.seen == 0:
                 progress.first = progress.last
             progress.seen += 1
+            if progress.seen >= progress.max_events:
+                progress.capped.set()
             event = parse_event(raw)
             if isinstance(event, str):
                 progress.invalid += 1
@@ -186,8 +186,10 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
 
     @app.task
     async def finish() -> None:
-        while not progress.done(time.perf_counter()):
-            await asyncio.sleep(0.2)
+        while not progress.idle(time.perf_counter()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(progress.capped.wait(), timeout=0.2)
+                break
         seconds = progress.last - progress.first
         groups = window_counts(list(table.items()), window_ms)
         actions = documents(args.index, groups)
@@ -198,7 +200,7 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
             "events": progress.counted,
             "invalid": progress.invalid,
             "seconds": round(seconds, 3),
-            "events_per_s": round(records / seconds, 1) if seconds > 0 else None,
+            "events_per_s": round(records / seconds, 1) if seconds > 0 else 0.0,
             "docs": docs,
             "write_seconds": round(time.perf_counter() - started, 3),
         }
@@ -223,7 +225,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--expires-seconds",
         type=float,
-        default=7200.0,
+        default=86400.0,
         help="Faust expires windows by wall clock: keep this longer than the data's age",
     )
     p.add_argument("--idle-seconds", type=float, default=5.0, help="stop when no event came for this long")

@@ -116,6 +116,20 @@ class Worker:
         except OSError:
             return False
 
+    def metric(self, name: str) -> float:
+        """Sum of one metric's samples from the worker's /metrics (0 if unreachable)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return 0.0
+        prefix = f"clickagg_{name}"
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(prefix) and line[len(prefix) : len(prefix) + 1] in (" ", "{")
+        )
+
     def cpu_seconds(self) -> float:
         times = self.ps.cpu_times()
         return float(times.user + times.system)
@@ -174,8 +188,11 @@ async def run_clickagg(
         cpu0 = worker.cpu_seconds()
         ready_at = time.perf_counter()
         expected = len(data.truth)
+        stage1_done = None
         while await _count(es, index, final_only=True) < expected:
             worker.sample()
+            if stage1_done is None and await asyncio.to_thread(worker.metric, "events_in_total") >= data.events:
+                stage1_done = time.perf_counter()
             await asyncio.sleep(0.25)
         done = time.perf_counter()
         cpu = worker.cpu_seconds() - cpu0
@@ -190,6 +207,7 @@ async def run_clickagg(
         "events_per_s_after_ready": data.events / processing,
         "seconds_total": total,
         "seconds_to_ready": ready_s,
+        "seconds_ready_to_stage1_done": (stage1_done or done) - ready_at,
         "documents": expected,
         "exact": exact,
         "exact_detail": detail,

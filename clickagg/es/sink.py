@@ -11,8 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -23,11 +22,17 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
-@dataclass(frozen=True)
-class DocWrite:
-    doc_id: str
-    version: int
-    source: dict[str, Any]
+class DocWrite(Protocol):
+    """Anything with an id, an external version and a source (e.g. tables.window_state.Write)."""
+
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def source(self) -> dict[str, Any]: ...
 
 
 class BulkSink:
