@@ -92,7 +92,9 @@ def measure(path: str) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=10_000_000)
     parser.add_argument("--order", choices=("sorted", "shuffled", "both"), default="both")
     parser.add_argument("--dir", default=None, help="where to write the CSV (default: system temp dir)")
@@ -105,7 +107,9 @@ def main(argv: list[str] | None = None) -> None:
 
     orders = ("sorted", "shuffled") if args.order == "both" else (args.order,)
     package_root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    )
     results = []
     for order in orders:
         fd, path = tempfile.mkstemp(prefix=f"refdata-{order}-", suffix=".csv", dir=args.dir)

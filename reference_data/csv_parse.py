@@ -7,7 +7,8 @@ Format (the origin's, plus the leniency a hand-edited file needs):
 * ``gender``: any UTF-8 text, surrounding whitespace stripped, empty means null;
 * ``segment_id``: optional ``-`` and ASCII digits in the 32-bit range except -2^31 (reserved for null),
   empty means null;
-* fields may be surrounded by spaces and may be double-quoted (RFC 4180 style, within one line);
+* fields may be surrounded by spaces and may be double-quoted (RFC 4180 style, within one line;
+  the csv module's reading of a quoted line is the reference);
 * CRLF line ends, a UTF-8 byte order mark and blank lines are accepted;
 * a duplicated user_id: the last row wins.
 
@@ -161,17 +162,29 @@ class _Parser:
 
     def _fast_block(self, block: bytes, nlines: int) -> bool:
         """All-or-nothing vectorised parse of a clean block; False means "use the slow path"."""
-        if block.count(b",") != 2 * nlines or b'"' in block:
+        if block.count(b",") != 2 * nlines:
             return False
+        quoted = b'"' in block
+        if quoted:
+            plain = _unquote_quote_all(block, nlines)
+            if plain is not None:
+                block, quoted = plain, False
         lines = block.split(b"\n")
         # every line has exactly two commas (the total alone could hide a 1 + 3 pair)
         if set(map(bytes.count, lines, repeat(b","))) != {2}:
             return False
         fields = block.replace(b"\n", b",").split(b",")
-        raw_ids = fields[0::3]
-        raw_genders = fields[1::3]
-        raw_segs = fields[2::3]
+        columns = [fields[0::3], fields[1::3], fields[2::3]]
         del fields, lines
+        if quoted:  # some fields quoted (often just the text column): unquote the columns that need it
+            for i, column in enumerate(columns):
+                if b'"' in b"".join(column):
+                    unquoted = _unquote_whole_fields(column)
+                    if unquoted is None:
+                        return False
+                    columns[i] = unquoted
+        raw_ids, raw_genders, raw_segs = columns
+        del columns
         if not b"".join(raw_ids).isdigit():
             return False
         try:
@@ -293,6 +306,34 @@ def _parse_seg(raw: bytes) -> int:
     if not MIN_SEGMENT <= seg <= MAX_SEGMENT:
         raise _BadValue(f"segment_id is outside {MIN_SEGMENT}..{MAX_SEGMENT}")
     return seg
+
+
+def _unquote_quote_all(block: bytes, nlines: int) -> bytes | None:
+    """A block where every field is ``"..."`` (a quote-all export), unquoted in a few C passes.
+
+    Every comma must be a ``","`` separator (so no field holds a comma) and no quote may survive
+    the replacements (so no field holds a quote); otherwise None.
+    """
+    if not (block.startswith(b'"') and block.endswith(b'"')) or block.count(b'","') != 2 * nlines:
+        return None
+    plain = block[1:-1].replace(b'","', b",").replace(b'"\n"', b"\n")
+    return None if b'"' in plain else plain
+
+
+def _unquote_whole_fields(fields: list[bytes]) -> list[bytes] | None:
+    """Strip quotes from fields that are either unquoted or exactly ``"..."`` with no quote inside.
+
+    That covers exports that quote every field; anything fancier (doubled quotes, quoted commas,
+    stray quotes) returns None and goes to the csv module on the slow path.
+    """
+    stripped = list(map(bytes.strip, fields, repeat(b'"')))
+    if b'"' in b"".join(stripped):
+        return None
+    if not set(map(int.__sub__, map(len, fields), map(len, stripped))) <= {0, 2}:
+        return None
+    if list(map(bytes.startswith, fields, repeat(b'"'))) != list(map(bytes.endswith, fields, repeat(b'"'))):
+        return None
+    return stripped
 
 
 def _split_quoted(line: bytes) -> list[bytes]:

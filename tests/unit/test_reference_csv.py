@@ -6,6 +6,7 @@ several runs merged) against a deliberately naive oracle written from the format
 
 from __future__ import annotations
 
+import csv
 import random
 import re
 
@@ -47,11 +48,18 @@ def oracle(data: bytes) -> tuple[dict[int, tuple[str | None, int | None]], list[
             continue
         if not seen:
             seen = True
-            if line.split(b",")[0].strip().lower() == b"user_id":
+            if line.split(b",")[0].strip().strip(b'"').lower() == b"user_id":
                 header = True
                 continue
         total += 1
-        fields = line.split(b",")
+        if b'"' in line:
+            try:
+                fields = [f.encode() for f in next(csv.reader([line.decode()], strict=True))]
+            except (UnicodeDecodeError, csv.Error):
+                bad.append(number)
+                continue
+        else:
+            fields = line.split(b",")
         if len(fields) != 3:
             bad.append(number)
             continue
@@ -89,8 +97,9 @@ _segs = st.one_of(st.just(""), st.integers(0, 5).map(str), st.integers(MIN_SEGME
 
 @st.composite
 def _valid_line(draw: st.DrawFn) -> bytes:
-    uid, gender, seg = draw(_uids), draw(_genders), draw(_segs)
-    return f"{uid},{gender},{seg}".encode()
+    fields = [str(draw(_uids)), draw(_genders), draw(_segs)]
+    quote = draw(st.sampled_from([(False, False, False), (True, True, True), (False, True, False)]))
+    return ",".join(f'"{f}"' if q else f for f, q in zip(fields, quote, strict=True)).encode()
 
 
 _bad_lines = st.sampled_from(
@@ -114,7 +123,26 @@ _bad_lines = st.sampled_from(
         b"12",
     ]
 )
-_other_lines = st.sampled_from([b"", b"   ", b" 7 , male , 3 ", b"8,female,  -4", b"0009,male,0"])
+_other_lines = st.sampled_from(
+    [
+        b"",
+        b"   ",
+        b" 7 , male , 3 ",
+        b"8,female,  -4",
+        b"0009,male,0",
+        b'9,"a,b",1',  # a quoted comma: three fields
+        b'10,"say ""hi""",2',  # doubled quotes
+        b'11,"",""',
+        b'"12,male,1',  # unbalanced: bad
+        b'13,"a,b"',  # two fields: bad
+        b'14,""x"",1',  # bad
+        b'15,x",1',  # a stray quote inside an unquoted field is literal
+        b'16,"x,1',  # bad
+        b'17,"a"b",1',  # bad
+        b'18,""x,1',  # bad
+        b'19,x"",1',  # literal quotes: gender x""
+    ]
+)
 _lines = st.lists(
     st.one_of(_valid_line(), _valid_line(), _valid_line(), _bad_lines, _other_lines), max_size=60
 )
@@ -259,6 +287,48 @@ def test_whitespace_crlf_quotes_and_leading_zeros() -> None:
     assert result.bad_rows == []
 
 
+_TRICKY_QUOTES = [
+    b'9,"a,b",1',
+    b'10,"say ""hi""",2',
+    b'11,"",""',
+    b'"12,male,1',
+    b'13,"a,b"',
+    b'14,""x"",1',
+    b'15,x",1',
+    b'16,"x,1',
+    b'17,"a"b",1',
+    b'18,""x,1',
+    b'19,x"",1',
+    b'"20","m""","1"',
+    b'"21",""","1"',
+    b'"22","m",1"',
+    b'"23","m","1',
+    b'"24","7,8"',
+]
+
+
+@pytest.mark.parametrize("line", _TRICKY_QUOTES)
+@pytest.mark.parametrize("neighbours", [(b"1,a,1", b"2,b,2"), (b'"1","a","1"', b'"2","b","2"')])
+def test_tricky_quoting_matches_the_csv_module(line: bytes, neighbours: tuple[bytes, bytes]) -> None:
+    data = b"\n".join([neighbours[0], line, neighbours[1]])
+    expected, bad, total, _ = oracle(data)
+    result = parse_csv(data, max_bad_ratio=1.0)
+    assert dict(result.table.items()) == expected
+    assert [b.line for b in result.bad_rows] == bad
+    assert result.total_rows == total
+
+
+def test_quote_all_exports() -> None:
+    data = b'"user_id","gender","segment_id"\r\n"1","female","3"\r\n"2","",""\r\n"3","a,b","4"\r\n'
+    result = parse_csv(data)
+    assert result.header is True and result.bad_rows == []
+    assert dict(result.table.items()) == {1: ("female", 3), 2: (None, None), 3: ("a,b", 4)}
+    bad = b'"1","female","3"\n"2","x,"y"\n"4","m","5"\n'  # "x,"y": a quoted comma and only 2 fields
+    result = parse_csv(bad, max_bad_ratio=1.0)
+    assert [b.line for b in result.bad_rows] == [2]
+    assert dict(result.table.items()) == {1: ("female", 3), 4: ("m", 5)}
+
+
 def test_duplicates_last_row_wins_within_and_across_runs() -> None:
     data = b"5,female,1\n3,male,2\n5,male,9\n1,,\n3,other,\n5,female,4\n"
     for run_rows in (1, 2, 1 << 15):
@@ -316,13 +386,29 @@ def test_empty_and_blank_inputs() -> None:
 
 
 def test_high_cardinality_segments_use_the_int_path() -> None:
-    lines = [f"{i},m,{i * 3 - 150_000}" for i in range(100_000)] + ["100000,m,", "100001,m,-7"]
-    result = parse_csv("\n".join(lines).encode())
+    base = [f"{i},m,{i * 3 - 150_000}" for i in range(100_000)] + ["100000,m,", "100001,m,-7"]
+    result = parse_csv("\n".join(base).encode())
     t = result.table
     assert t.lookup(0) == ("m", -150_000)
     assert t.lookup(99_999) == ("m", 99_999 * 3 - 150_000)
     assert t.lookup(100_000) == ("m", None)
     assert t.lookup(100_001) == ("m", -7)
+    # each on its own, early in the first block (too many distinct values for the segment cache)
+    for bad in ("2147483648", "-2147483648", "+1", "1-2", "99999999999999999999999"):
+        lines = [*base[:10], "100000,m,", f"100002,m,{bad}", *base[10:]]
+        result = parse_csv("\n".join(lines).encode())
+        assert [b.line for b in result.bad_rows] == [12], bad
+        assert len(result.table) == 100_002
+
+
+def test_misaligned_commas_are_not_papered_over() -> None:
+    # 4 commas + 0 commas = 2 per line on average; read as one flat list the fields would line up
+    result = parse_csv(b"1,a,2,3,b\n4\n5,c,6\n", max_bad_ratio=1.0)
+    assert [(b.line, b.reason[:20]) for b in result.bad_rows] == [
+        (1, "expected 3 fields (u"),
+        (2, "expected 3 fields (u"),
+    ]
+    assert dict(result.table.items()) == {5: ("c", 6)}
 
 
 def test_iter_blocks_keeps_lines_whole() -> None:
