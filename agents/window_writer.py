@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,13 +22,24 @@ from elasticsearch.helpers import async_scan
 
 from clickagg.aio import quietly
 from clickagg.config import Settings
-from clickagg.core.watermarks import MinWatermark
+from clickagg.core.documents import iso
+from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
+from clickagg.es import schema
 from clickagg.es.sink import BulkSink
 from clickagg.kafka_util import committed_with_metadata
 from clickagg.metrics import METRICS
 from tables.window_state import WindowState
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProgressWrite:
+    doc_id: str
+    version: int
+    source: dict[str, Any]
+    tp: TopicPartition
+
 
 MAX_PENDING_FINALS = 50_000  # flush early when this many final documents wait
 
@@ -41,6 +53,8 @@ class WindowWriter:
         self.s = settings
         self.es = es
         self.sink = BulkSink(es, settings.es_index)
+        self.progress_sink = BulkSink(es, schema.progress_index(settings.es_index))
+        self.progress_written: dict[TopicPartition, int] = {}
         self.group_id = f"{settings.app_id}-stage2"
         self.states: dict[TopicPartition, WindowState] = {}
         self.positions: dict[TopicPartition, int] = {}
@@ -114,8 +128,36 @@ class WindowWriter:
                         "final_delay_seconds", wrote_at - (w.window_start + self.s.window_ms) / 1000
                     )
             METRICS.observe("flush_seconds", wrote_at - started)
+        await self._write_progress(partitions)
         if offsets:
             await self.consumer.commit(offsets)
+
+    async def _write_progress(self, partitions: list[TopicPartition]) -> None:
+        """Publish how far each partition has finalised windows: readers' completeness signal.
+
+        Written after the documents it vouches for; the version is the close watermark itself, so a
+        stale progress document can never overwrite a newer one.
+        """
+        assert self.consumer is not None
+        total = len(self.consumer.partitions_for_topic(self.s.partials_topic) or ())
+        progress = []
+        for tp in partitions:
+            closed = self.states[tp].closed_below
+            if closed <= self.progress_written.get(tp, NO_WATERMARK):
+                continue
+            source = {
+                "partition": tp.partition,
+                "partitions": total,
+                "closed_below_ms": closed,
+                "window_ms": self.s.window_ms,
+                "lateness_ms": self.s.lateness_ms,
+                "updated_at": iso(int(time.time() * 1000)),
+            }
+            progress.append(ProgressWrite(str(tp.partition), closed + 1, source, tp))
+        if progress:
+            await self.progress_sink.write(progress)
+            for w in progress:
+                self.progress_written[w.tp] = w.source["closed_below_ms"]
 
     async def _assign(self, partitions: list[TopicPartition]) -> None:
         assert self.consumer is not None

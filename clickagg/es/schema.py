@@ -23,12 +23,35 @@ MAPPINGS: dict[str, Any] = {
 }
 
 
+PROGRESS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "partition": {"type": "integer"},
+        "partitions": {"type": "integer"},
+        "closed_below_ms": {"type": "long"},
+        "window_ms": {"type": "long"},
+        "lateness_ms": {"type": "long"},
+        "updated_at": {"type": "date"},
+    },
+}
+
+
+def progress_index(index: str) -> str:
+    """One document per partials partition: windows closing at or before closed_below_ms are final."""
+    return f"{index}-progress"
+
+
 async def install(es: Any, index: str) -> None:
+    await _install_one(es, index, MAPPINGS)
+    await _install_one(es, progress_index(index), PROGRESS_MAPPINGS)
+
+
+async def _install_one(es: Any, index: str, mappings: dict[str, Any]) -> None:
     """Template first (so any recreated index gets the mapping), then the index itself."""
     await es.indices.put_index_template(
         name=f"{index}-template",
         index_patterns=[index],
-        template={"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": MAPPINGS},
+        template={"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": mappings},
         priority=500,
     )
     if not await es.indices.exists(index=index):
