@@ -25,14 +25,21 @@ async def test_200k_events_ten_minutes_out_of_order_malformed(deployment: Deploy
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
 
 
-async def test_four_partitions_two_workers(deployment: Deployment) -> None:
+async def test_four_partitions_two_workers_one_leaves_one_joins(deployment: Deployment) -> None:
+    """Two workers share 4 partitions; mid-run one leaves (graceful) and a new one joins later."""
     wl = build(200_000, past_minute(30), minutes=10, partitions=4, lateness_ms=LATENESS_MS, seed=4)
     csv = deployment.tmp / "users.csv"
     csv.write_text(wl.csv())
     await deployment.create_topic(partitions=4)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    leaving = deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=25))
+    await asyncio.sleep(8)
+    leaving.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(leaving.wait, 60) == 0
+    await asyncio.sleep(5)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv)
-    await produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=20)
+    await sending
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
 
 
