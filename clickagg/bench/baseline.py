@@ -10,8 +10,11 @@ defaults everywhere, only the validation rules are clickagg's (so its counts are
     python -m clickagg.bench.baseline --bootstrap 127.0.0.1:9092 --topic T --users-csv users.csv \\
         --es-url http://127.0.0.1:9200 --index IDX --app-id ID --max-events N --web-port 6099
 
-Stdout gets exactly one JSON line (all Faust output goes to stderr):
-`{"events", "invalid", "seconds", "events_per_s", "docs", "write_seconds"}`.
+It stops after --max-events records (valid or not) or when the topic has been quiet for
+--idle-seconds, writes the windows, and prints exactly one JSON line on stdout (Faust's banner and
+logs, at the tutorial's `-l info`, go to stderr): `events` valid events counted, `invalid` records
+skipped, `seconds` from the first record to the last, `events_per_s` = (events + invalid) / seconds,
+`docs` written, `write_seconds` for the bulk write.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,14 +34,24 @@ from aiokafka.admin import AIOKafkaAdminClient
 from clickagg.core.documents import iso
 from clickagg.core.events import CLICK, IMPRESSION, parse_event
 from clickagg.core.keys import GroupKey, doc_id
-from clickagg.es import schema
 from clickagg.kafka_util import partition_counts
-
-log = logging.getLogger("clickagg.bench.baseline")
 
 Users = dict[int, tuple[str | None, int | None]]
 UNKNOWN: tuple[str | None, int | None] = (None, None)
 ACTION_NAMES = {IMPRESSION: "impression", CLICK: "click"}
+# SPEC's document fields and types, so the baseline's index reads like clickagg's.
+MAPPINGS: dict[str, Any] = {
+    "properties": {
+        "time": {"type": "date"},
+        "gender": {"type": "keyword"},
+        "segment_id": {"type": "integer"},
+        "article_id": {"type": "long"},
+        "impression": {"type": "long"},
+        "click": {"type": "long"},
+        "final": {"type": "boolean"},
+    }
+}
+INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
 
 
 def load_users(path: str) -> Users:
@@ -116,13 +128,14 @@ def documents(index: str, groups: dict[GroupKey, list[int]]) -> list[dict[str, A
 
 
 async def write_documents(es_url: str, index: str, actions: list[dict[str, Any]]) -> int:
-    """One async bulk run with the helper's defaults, then a refresh so readers see the documents."""
+    """Create the index if needed, one async bulk run with the helper's defaults, then a refresh."""
     from elasticsearch import AsyncElasticsearch
     from elasticsearch.helpers import async_bulk
 
     es = AsyncElasticsearch(es_url, request_timeout=60)
     try:
-        await schema.install(es, index)
+        if not await es.indices.exists(index=index):
+            await es.indices.create(index=index, settings=INDEX_SETTINGS, mappings=MAPPINGS)
         written, _errors = await async_bulk(es, actions)
         await es.indices.refresh(index=index)
         return int(written)

@@ -1,0 +1,31 @@
+"""Bulk sink: the request body and which item results are retried."""
+
+from __future__ import annotations
+
+import orjson
+
+from clickagg.es.sink import BulkSink
+from tables.window_state import Write
+
+
+def test_body_is_valid_ndjson_with_external_versions() -> None:
+    sink = BulkSink(es=None, index='odd"name')
+    writes = [Write("1-2-ab", 7, {"impression": 1}, 0, False), Write("3-4-cd", 9, {"click": 2}, 0, True)]
+    lines = [orjson.loads(line) for line in sink._body(writes).splitlines()]
+    assert lines == [
+        {"index": {"_index": 'odd"name', "_id": "1-2-ab", "version": 7, "version_type": "external"}},
+        {"impression": 1},
+        {"index": {"_index": 'odd"name', "_id": "3-4-cd", "version": 9, "version_type": "external"}},
+        {"click": 2},
+    ]
+
+
+def test_conflicts_are_success_and_throttling_is_retried() -> None:
+    sink = BulkSink(es=None, index="i")
+    writes = [Write(str(i), 1, {}, 0, False) for i in range(4)]
+    resp = {
+        "errors": True,
+        "items": [{"index": {"status": s}} for s in (201, 409, 429, 503)],
+    }
+    assert [w.doc_id for w in sink._failed(writes, resp)] == ["2", "3"]
+    assert sink._failed(writes, {"errors": False}) == []
