@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app import api, dashboard
 from clickagg.metrics import METRICS
 
 
@@ -35,3 +36,6 @@ def register(app: Any, pipeline: Any) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         return web.text(metrics_text(pipeline), content_type="text/plain")
+
+    api.register(app, pipeline)  # the /api/* read endpoints
+    dashboard.register(app, pipeline.s)  # the live page, /dashboard

@@ -53,22 +53,9 @@ def _produce(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from elasticsearch import AsyncElasticsearch
+    from clickagg import query_cli
 
-    from clickagg.query import as_dicts, latest_minutes, table
-
-    settings = config.load(args)
-
-    async def go() -> int:
-        es = AsyncElasticsearch(settings.elasticsearch_url)
-        try:
-            rows = await latest_minutes(es, settings.es_index, args.minutes)
-        finally:
-            await es.close()
-        print(orjson.dumps(as_dicts(rows)).decode() if args.json else table(rows))
-        return 0
-
-    return asyncio.run(go())
+    return query_cli.run(config.load(args), args)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -127,11 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--seed", type=int, default=11)
     produce.set_defaults(func=_produce)
 
-    query = sub.add_parser("query", help="print the latest minutes from Elasticsearch")
+    from clickagg import query_cli
+
+    query = sub.add_parser("query", help="complete minutes, totals and top articles from Elasticsearch")
     config.add_arguments(query)
-    query.add_argument("what", nargs="?", choices=["latest"], default="latest")
-    query.add_argument("--minutes", type=int, default=5)
-    query.add_argument("--json", action="store_true")
+    query_cli.add_arguments(query)
     query.set_defaults(func=_query)
 
     bench = sub.add_parser("bench", help="benchmark clickagg, its ceiling and a naive Faust baseline")

@@ -1,59 +1,636 @@
-"""Read side: the latest minutes from Elasticsearch, with a completeness flag per minute."""
+"""Read side for the batch optimizer: complete minutes, per-minute totals and top articles by CTR.
+
+Everything here is exact: sums come from composite aggregations paged to the end (never from
+shard-approximate `terms` counts), and rankings compare click-through rates as exact fractions.
+
+"Complete" is the pipeline's completeness signal, not the per-document `final` flag: a window
+starting at m is complete once every partials partition has published progress (index
+`<ES_INDEX>-progress`) with m + window + lateness <= closed_below_ms. Only then are all of the
+window's documents written and final, including those owned by partitions that closed it later
+than others. Minutes without any event are complete by the same rule and report zero totals.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import functools
+import heapq
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from elasticsearch import AsyncElasticsearch
+from elastic_transport import TransportError
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
+
+from clickagg.core.documents import iso
+from clickagg.es.schema import progress_index
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_INDEX = "clickstream-minutely"
+DEFAULT_WINDOW_MS = 60_000
+MAX_WINDOWS = 7 * 24 * 60  # one request covers at most a week of one-minute windows
+MAX_K = 10_000
+PAGE_SIZE = 10_000  # composite page; well under search.max_buckets
+
+
+class QueryError(ValueError):
+    """A request that cannot be answered as asked (bad range, bad k, ...): the caller's mistake."""
+
+
+class IncompleteRangeError(QueryError):
+    """The requested windows are not all complete yet, so their numbers could still change."""
+
+
+class Unknown(enum.Enum):
+    """Filter value for rows whose user is not in the reference data (LEFT JOIN: gender/segment null)."""
+
+    UNKNOWN = "null"
+
+
+UNKNOWN = Unknown.UNKNOWN
+GenderFilter = str | Unknown | None
+SegmentFilter = int | Unknown | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartitionProgress:
+    """One partials partition's published progress: windows closing at or before closed_below_ms are final."""
+
+    partition: int
+    partitions: int
+    closed_below_ms: int
+    window_ms: int
+    lateness_ms: int
+    updated_at: str | None
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """Every window starting before complete_before_ms is complete (None: nothing is known complete)."""
+
+    complete_before_ms: int | None
+    window_ms: int
+    lateness_ms: int
+    partitions_expected: int
+    partitions: tuple[PartitionProgress, ...]
+    missing_partitions: tuple[int, ...]
+
+    @property
+    def last_complete_minute_ms(self) -> int | None:
+        """Start of the newest complete window."""
+        return None if self.complete_before_ms is None else self.complete_before_ms - self.window_ms
+
+    def is_complete(self, window_start_ms: int) -> bool:
+        return self.complete_before_ms is not None and window_start_ms < self.complete_before_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        last = self.last_complete_minute_ms
+        return {
+            "complete_before": _iso_or_none(self.complete_before_ms),
+            "complete_before_ms": self.complete_before_ms,
+            "last_complete_minute": _iso_or_none(last),
+            "last_complete_minute_ms": last,
+            "window_ms": self.window_ms,
+            "lateness_ms": self.lateness_ms,
+            "partitions_expected": self.partitions_expected,
+            "missing_partitions": list(self.missing_partitions),
+            "partitions": [asdict(p) for p in self.partitions],
+        }
 
 
 @dataclass(frozen=True)
 class MinuteTotals:
+    """Totals of one window over all genders, segments and articles.
+
+    `final` says every document present is marked final; `complete` is the stronger signal that no
+    document of the window will be added or changed any more.
+    """
+
     time: str
-    impression: int
-    click: int
+    time_ms: int
+    impressions: int
+    clicks: int
+    ctr: float | None
     documents: int
-    final: bool  # every document of the minute is final: the minute is complete
+    final_documents: int
+    final: bool
+    complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-async def latest_minutes(es: AsyncElasticsearch, index: str, minutes: int = 5) -> list[MinuteTotals]:
-    body: dict[str, Any] = {
-        "size": 0,
-        "aggs": {
-            "per_minute": {
-                "terms": {"field": "time", "size": minutes, "order": {"_key": "desc"}},
-                "aggs": {
-                    "impression": {"sum": {"field": "impression"}},
-                    "click": {"sum": {"field": "click"}},
-                    "open": {"filter": {"term": {"final": False}}},
-                },
-            }
-        },
-    }
-    resp = await es.search(index=index, body=body)
-    rows = []
-    for bucket in resp["aggregations"]["per_minute"]["buckets"]:
-        rows.append(
-            MinuteTotals(
-                time=bucket["key_as_string"],
-                impression=int(bucket["impression"]["value"]),
-                click=int(bucket["click"]["value"]),
-                documents=bucket["doc_count"],
-                final=bucket["open"]["doc_count"] == 0,
+@dataclass(frozen=True)
+class ArticleStat:
+    article_id: int
+    impressions: int
+    clicks: int
+    ctr: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TopArticles:
+    """Top articles over the complete windows [from_ms, to_ms) (both None when none is complete)."""
+
+    from_ms: int | None
+    to_ms: int | None
+    articles: tuple[ArticleStat, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**_range_dict(self.from_ms, self.to_ms), "articles": [a.to_dict() for a in self.articles]}
+
+
+@dataclass(frozen=True)
+class SegmentTop:
+    segment_id: int | None  # None: users missing from the reference data
+    articles: tuple[ArticleStat, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"segment_id": self.segment_id, "articles": [a.to_dict() for a in self.articles]}
+
+
+@dataclass(frozen=True)
+class TopBySegment:
+    """Top articles per segment over the complete windows [from_ms, to_ms); segments ascending, null last."""
+
+    from_ms: int | None
+    to_ms: int | None
+    segments: tuple[SegmentTop, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**_range_dict(self.from_ms, self.to_ms), "segments": [s.to_dict() for s in self.segments]}
+
+
+def _iso_or_none(ms: int | None) -> str | None:
+    return None if ms is None else iso(ms)
+
+
+def _range_dict(from_ms: int | None, to_ms: int | None) -> dict[str, Any]:
+    return {"from": _iso_or_none(from_ms), "to": _iso_or_none(to_ms), "from_ms": from_ms, "to_ms": to_ms}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers (unit-tested without Elasticsearch)
+# ---------------------------------------------------------------------------------------------
+
+_EPOCH_MS = re.compile(r"-?\d+")
+
+
+def parse_time(value: str) -> int:
+    """Epoch milliseconds from epoch ms digits or ISO 8601 (a time without offset is taken as UTC)."""
+    text = value.strip()
+    if _EPOCH_MS.fullmatch(text):
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"not an ISO 8601 time or epoch milliseconds: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)  # exact integer arithmetic, no float rounding
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def parse_gender(value: str | None) -> GenderFilter:
+    """'' or None: any gender; 'null': users not in the reference data; anything else: that gender."""
+    if value is None or value == "":
+        return None
+    return UNKNOWN if value == "null" else value
+
+
+def parse_segment(value: str | None) -> SegmentFilter:
+    """'' or None: any segment; 'null': users not in the reference data; else an integer segment id."""
+    if value is None or value == "":
+        return None
+    if value == "null":
+        return UNKNOWN
+    try:
+        return int(value)
+    except ValueError:
+        raise QueryError(f"segment must be an integer or 'null', got {value!r}") from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for an Elasticsearch failure (str() of a transport error is just its class)."""
+    if isinstance(exc, TransportError):
+        return f"{type(exc).__name__}: {exc.message}"
+    return str(exc)
+
+
+def filter_label(value: GenderFilter | SegmentFilter) -> str | int | None:
+    """JSON form of a filter: the value, 'null' for unknown users, None for no filter."""
+    return value.value if isinstance(value, Unknown) else value
+
+
+def completeness_from_progress(
+    docs: Iterable[Mapping[str, Any]], default_window_ms: int = DEFAULT_WINDOW_MS
+) -> Completeness:
+    """Apply the completeness rule to the progress documents (one per partials partition).
+
+    Window and lateness are the largest any partition reports, so a configuration change can only
+    make the answer more conservative, never claim a window early.
+    """
+    progress = sorted(
+        (
+            PartitionProgress(
+                partition=int(d["partition"]),
+                partitions=int(d["partitions"]),
+                closed_below_ms=int(d["closed_below_ms"]),
+                window_ms=int(d["window_ms"]),
+                lateness_ms=int(d["lateness_ms"]),
+                updated_at=d.get("updated_at"),
             )
+            for d in docs
+        ),
+        key=lambda p: p.partition,
+    )
+    expected = max((p.partitions for p in progress), default=0)
+    relevant = [p for p in progress if p.partition < expected]
+    present = {p.partition for p in relevant}
+    missing = tuple(p for p in range(expected) if p not in present)
+    window = max((p.window_ms for p in relevant), default=default_window_ms)
+    lateness = max((p.lateness_ms for p in relevant), default=0)
+    complete_before = None
+    if expected and not missing and window > 0:
+        closed = min(p.closed_below_ms for p in relevant)
+        # m is complete iff m + window + lateness <= closed; the last such aligned m, plus one window.
+        complete_before = (closed - window - lateness) // window * window + window
+    return Completeness(complete_before, window, lateness, expected, tuple(progress), missing)
+
+
+def _ctr_order(a: ArticleStat, b: ArticleStat) -> int:
+    """CTR descending (compared exactly by cross-multiplying), impressions descending, article_id ascending."""
+    left, right = a.clicks * b.impressions, b.clicks * a.impressions
+    if left != right:
+        return -1 if left > right else 1
+    if a.impressions != b.impressions:
+        return -1 if a.impressions > b.impressions else 1
+    return (a.article_id > b.article_id) - (a.article_id < b.article_id)
+
+
+_CTR_KEY = functools.cmp_to_key(_ctr_order)
+
+
+def rank_articles(
+    rows: Iterable[tuple[int, int, int]], k: int, min_impressions: int = 0
+) -> tuple[ArticleStat, ...]:
+    """Top k of (article_id, impressions, clicks); CTR needs impressions, so at least one is required."""
+    floor = max(min_impressions, 1)
+    stats = (ArticleStat(a, i, c, c / i) for a, i, c in rows if i >= floor)
+    return tuple(heapq.nsmallest(k, stats, key=_CTR_KEY))
+
+
+def window_starts(from_ms: int, to_ms: int, window_ms: int) -> range:
+    """Starts of the windows overlapping [from_ms, to_ms), oldest first (a range: sized before it is built)."""
+    return range(from_ms // window_ms * window_ms, to_ms, window_ms)
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise QueryError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Client
+# ---------------------------------------------------------------------------------------------
+
+
+class QueryClient:
+    """Async read API over one clickagg index (and its `-progress` companion).
+
+    Pass a URL (the client is created and closed here) or an AsyncElasticsearch you own.
+    Before reading windows that just became complete it refreshes the index once: the progress
+    document is indexed after the final documents, but the two indices refresh independently, so
+    without it a reader could see the progress before the documents it vouches for.
+    """
+
+    def __init__(
+        self,
+        es: str | AsyncElasticsearch,
+        index: str = DEFAULT_INDEX,
+        *,
+        refresh_on_advance: bool = True,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not index or any(c in index for c in ",*"):
+            raise QueryError(f"the index must be one index or alias name, got {index!r}")
+        self._owns = isinstance(es, str)
+        self.es = AsyncElasticsearch(es, request_timeout=30) if isinstance(es, str) else es
+        self.index = index
+        self.progress_index = progress_index(index)
+        self.page_size = page_size
+        self._refresh = refresh_on_advance
+        self._refreshed_before: int | None = None
+
+    async def close(self) -> None:
+        if self._owns:
+            await self.es.close()
+
+    async def __aenter__(self) -> QueryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- completeness ----------------------------------------------------------------------
+
+    async def completeness(self) -> Completeness:
+        """The complete-up-to time and each partition's progress."""
+        try:
+            resp = await self.es.search(
+                index=self.progress_index, size=10_000, query={"match_all": {}}, ignore_unavailable=True
+            )
+        except NotFoundError:
+            return completeness_from_progress([])
+        return completeness_from_progress(hit["_source"] for hit in resp["hits"]["hits"])
+
+    async def _visible(self, comp: Completeness) -> Completeness:
+        """Make the documents of newly complete windows searchable before they are read (see class doc)."""
+        before = comp.complete_before_ms
+        advanced = before is not None and (self._refreshed_before is None or before > self._refreshed_before)
+        if self._refresh and advanced:
+            try:
+                await self.es.indices.refresh(index=self.index, ignore_unavailable=True)
+            except ApiError as exc:
+                if exc.status_code != 403:
+                    raise
+                log.warning("no permission to refresh %s; reads may lag the progress signal", self.index)
+                self._refresh = False
+            self._refreshed_before = before
+        return comp
+
+    # -- per-minute totals -----------------------------------------------------------------
+
+    async def minutes(self, from_ms: int, to_ms: int) -> list[MinuteTotals]:
+        """Totals of every window overlapping [from_ms, to_ms), oldest first, empty windows as zeros."""
+        if to_ms <= from_ms:
+            raise QueryError("the range is empty: 'to' must be after 'from'")
+        comp = await self._visible(await self.completeness())
+        return await self._minutes(window_starts(from_ms, to_ms, comp.window_ms), comp)
+
+    async def latest_complete_minutes(self, n: int = 1) -> list[MinuteTotals]:
+        """The last n complete windows, oldest first (empty when nothing is complete yet)."""
+        _check_int("n", n, 1, MAX_WINDOWS)
+        comp = await self._visible(await self.completeness())
+        if comp.complete_before_ms is None:
+            return []
+        end, w = comp.complete_before_ms, comp.window_ms
+        return await self._minutes(range(end - n * w, end, w), comp)
+
+    async def _minutes(self, starts: Sequence[int], comp: Completeness) -> list[MinuteTotals]:
+        if len(starts) > MAX_WINDOWS:
+            raise QueryError(f"the range holds {len(starts)} windows; at most {MAX_WINDOWS} per request")
+        if not starts:
+            return []
+        w = comp.window_ms
+        found: dict[int, tuple[int, int, int, int]] = {}
+        aggs = {
+            "impression": {"sum": {"field": "impression"}},
+            "click": {"sum": {"field": "click"}},
+            "final": {"filter": {"term": {"final": True}}},
+        }
+        query = {"range": {"time": {"gte": starts[0], "lt": starts[-1] + w, "format": "epoch_millis"}}}
+        async for bucket in self._composite(query, [{"time": {"terms": {"field": "time"}}}], aggs):
+            found[int(bucket["key"]["time"])] = (
+                int(bucket["impression"]["value"]),
+                int(bucket["click"]["value"]),
+                int(bucket["doc_count"]),
+                int(bucket["final"]["doc_count"]),
+            )
+        rows = []
+        for start in starts:
+            imp, clk, docs, finals = found.get(start, (0, 0, 0, 0))
+            rows.append(
+                MinuteTotals(
+                    time=iso(start),
+                    time_ms=start,
+                    impressions=imp,
+                    clicks=clk,
+                    ctr=(clk / imp) if imp else None,
+                    documents=docs,
+                    final_documents=finals,
+                    final=docs == finals,
+                    complete=comp.is_complete(start),
+                )
+            )
+        return rows
+
+    async def final_minutes(self, after_ms: int | None = None, limit: int = MAX_WINDOWS) -> list[int]:
+        """Starts of the complete windows after `after_ms` (exclusive), oldest first, at most `limit`.
+
+        With after_ms None the list begins at the earliest window holding documents. This is what a
+        poller needs to process every complete minute exactly once, empty ones included.
+        """
+        _check_int("limit", limit, 1, 10 * MAX_WINDOWS)
+        comp = await self._visible(await self.completeness())  # earliest_minute must see the documents
+        if comp.complete_before_ms is None:
+            return []
+        w = comp.window_ms
+        if after_ms is None:
+            first = await self.earliest_minute()
+            if first is None:
+                return []
+        else:
+            first = after_ms // w * w + w
+        return list(range(first, comp.complete_before_ms, w)[:limit])
+
+    async def earliest_minute(self) -> int | None:
+        """Start of the oldest window with any document, or None for an empty index."""
+        resp = await self.es.search(
+            index=self.index, size=0, aggs={"first": {"min": {"field": "time"}}}, ignore_unavailable=True
         )
-    return sorted(rows, key=lambda r: r.time)
+        value = (resp.get("aggregations") or {}).get("first", {}).get("value")
+        return None if value is None else int(value)
+
+    # -- top articles ----------------------------------------------------------------------
+
+    async def _complete_range(self, minutes: int, end_ms: int | None) -> tuple[int, int] | None:
+        _check_int("minutes", minutes, 1, MAX_WINDOWS)
+        comp = await self._visible(await self.completeness())
+        if comp.complete_before_ms is None:
+            if end_ms is not None:
+                raise IncompleteRangeError("no window is complete yet")
+            return None
+        w = comp.window_ms
+        end = comp.complete_before_ms if end_ms is None else end_ms
+        if end % w:
+            raise QueryError(f"end_ms must be a window boundary (a multiple of {w} ms), got {end}")
+        if end > comp.complete_before_ms:
+            raise IncompleteRangeError(
+                f"windows up to {iso(end)} are not complete yet (complete before {iso(comp.complete_before_ms)})"
+            )
+        return end - minutes * w, end
+
+    async def top_articles(
+        self,
+        minutes: int = 5,
+        k: int = 10,
+        gender: GenderFilter = None,
+        segment: SegmentFilter = None,
+        min_impressions: int = 0,
+        end_ms: int | None = None,
+    ) -> TopArticles:
+        """Top k articles by CTR (sum clicks / sum impressions) over the last `minutes` complete windows.
+
+        `end_ms` (a window boundary, exclusive) pins the range instead of "the newest complete";
+        it must not reach past the complete ones. Ties: more impressions first, then lower article_id.
+        """
+        _check_int("k", k, 1, MAX_K)
+        _check_int("min_impressions", min_impressions, 0, 2**62)
+        span = await self._complete_range(minutes, end_ms)
+        if span is None:
+            return TopArticles(None, None, ())
+        sources = [{"article": {"terms": {"field": "article_id"}}}]
+        rows = [
+            (int(key["article"]), imp, clk)
+            async for key, imp, clk in self._article_sums(span, gender, segment, sources)
+        ]
+        return TopArticles(span[0], span[1], rank_articles(rows, k, min_impressions))
+
+    async def top_by_segment(
+        self,
+        minutes: int = 1,
+        k: int = 10,
+        gender: GenderFilter = None,
+        min_impressions: int = 0,
+        end_ms: int | None = None,
+    ) -> TopBySegment:
+        """Top k articles by CTR within each segment (null segment included) over complete windows."""
+        _check_int("k", k, 1, MAX_K)
+        _check_int("min_impressions", min_impressions, 0, 2**62)
+        span = await self._complete_range(minutes, end_ms)
+        if span is None:
+            return TopBySegment(None, None, ())
+        sources: list[dict[str, Any]] = [
+            {"segment": {"terms": {"field": "segment_id", "missing_bucket": True}}},
+            {"article": {"terms": {"field": "article_id"}}},
+        ]
+        per_segment: dict[int | None, list[tuple[int, int, int]]] = {}
+        async for key, imp, clk in self._article_sums(span, gender, None, sources):
+            seg = key["segment"]
+            per_segment.setdefault(None if seg is None else int(seg), []).append(
+                (int(key["article"]), imp, clk)
+            )
+        order = sorted(per_segment, key=lambda s: (s is None, s or 0))
+        segments = tuple(SegmentTop(s, rank_articles(per_segment[s], k, min_impressions)) for s in order)
+        return TopBySegment(span[0], span[1], tuple(s for s in segments if s.articles))
+
+    async def _article_sums(
+        self,
+        span: tuple[int, int],
+        gender: GenderFilter,
+        segment: SegmentFilter,
+        sources: list[dict[str, Any]],
+    ) -> AsyncIterator[tuple[dict[str, Any], int, int]]:
+        """Yield (composite key, impressions, clicks) for the documents of the range and filters."""
+        filters: list[dict[str, Any]] = [
+            {"range": {"time": {"gte": span[0], "lt": span[1], "format": "epoch_millis"}}}
+        ]
+        must_not: list[dict[str, Any]] = []
+        for field, value in (("gender", gender), ("segment_id", segment)):
+            if isinstance(value, Unknown):
+                must_not.append({"exists": {"field": field}})
+            elif value is not None:
+                filters.append({"term": {field: value}})
+        query = {"bool": {"filter": filters, "must_not": must_not}}
+        aggs = {"impression": {"sum": {"field": "impression"}}, "click": {"sum": {"field": "click"}}}
+        async for bucket in self._composite(query, sources, aggs):
+            yield bucket["key"], int(bucket["impression"]["value"]), int(bucket["click"]["value"])
+
+    async def _composite(
+        self, query: dict[str, Any], sources: list[dict[str, Any]], aggs: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every bucket of a composite aggregation, page by page: exact, however many there are."""
+        after: dict[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": self.page_size, "sources": sources}
+            if after is not None:
+                composite["after"] = after
+            resp = await self.es.search(
+                index=self.index,
+                size=0,
+                query=query,
+                aggs={"c": {"composite": composite, "aggs": aggs}},
+                ignore_unavailable=True,
+            )
+            result = (resp.get("aggregations") or {}).get("c")
+            if not result:
+                return
+            for bucket in result["buckets"]:
+                yield bucket
+            after = result.get("after_key")
+            if after is None or len(result["buckets"]) < self.page_size:
+                return
 
 
-def table(rows: list[MinuteTotals]) -> str:
-    lines = [f"{'minute (UTC)':<26}{'impressions':>12}{'clicks':>8}{'docs':>7}  final"]
-    for r in rows:
-        lines.append(
-            f"{r.time:<26}{r.impression:>12}{r.click:>8}{r.documents:>7}  {'yes' if r.final else 'no'}"
-        )
-    return "\n".join(lines)
+class SyncQueryClient:
+    """Blocking twin of QueryClient for batch jobs, on a private event loop (one client, one loop)."""
 
+    def __init__(self, es_url: str, index: str = DEFAULT_INDEX, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = QueryClient(es_url, index, **options)
 
-def as_dicts(rows: list[MinuteTotals]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in rows]
+    def _run(self, step: Awaitable[T]) -> T:
+        return self._loop.run_until_complete(step)
+
+    def completeness(self) -> Completeness:
+        return self._run(self._client.completeness())
+
+    def latest_complete_minutes(self, n: int = 1) -> list[MinuteTotals]:
+        return self._run(self._client.latest_complete_minutes(n))
+
+    def minutes(self, from_ms: int, to_ms: int) -> list[MinuteTotals]:
+        return self._run(self._client.minutes(from_ms, to_ms))
+
+    def final_minutes(self, after_ms: int | None = None, limit: int = MAX_WINDOWS) -> list[int]:
+        return self._run(self._client.final_minutes(after_ms, limit))
+
+    def earliest_minute(self) -> int | None:
+        return self._run(self._client.earliest_minute())
+
+    def top_articles(
+        self,
+        minutes: int = 5,
+        k: int = 10,
+        gender: GenderFilter = None,
+        segment: SegmentFilter = None,
+        min_impressions: int = 0,
+        end_ms: int | None = None,
+    ) -> TopArticles:
+        return self._run(self._client.top_articles(minutes, k, gender, segment, min_impressions, end_ms))
+
+    def top_by_segment(
+        self,
+        minutes: int = 1,
+        k: int = 10,
+        gender: GenderFilter = None,
+        min_impressions: int = 0,
+        end_ms: int | None = None,
+    ) -> TopBySegment:
+        return self._run(self._client.top_by_segment(minutes, k, gender, min_impressions, end_ms))
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._run(self._client.close())
+            self._loop.close()
+
+    def __enter__(self) -> SyncQueryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

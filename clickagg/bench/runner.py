@@ -191,7 +191,10 @@ async def run_clickagg(
         stage1_done = None
         while await _count(es, index, final_only=True) < expected:
             worker.sample()
-            if stage1_done is None and await asyncio.to_thread(worker.metric, "events_in_total") >= data.events:
+            if (
+                stage1_done is None
+                and await asyncio.to_thread(worker.metric, "events_in_total") >= data.events
+            ):
                 stage1_done = time.perf_counter()
             await asyncio.sleep(0.25)
         done = time.perf_counter()

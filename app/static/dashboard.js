@@ -1,0 +1,47 @@
+// clickagg live page: re-fetch the server-rendered fragment every few seconds and swap it in.
+// Rendering stays on the server (app/dashboard.py); this only keeps the page current. On an error
+// the last good numbers stay on screen and the status line says they are stale.
+(function () {
+  "use strict";
+  var body = document.body;
+  var live = document.getElementById("live");
+  var status = document.getElementById("status");
+  var url = body.getAttribute("data-fragment-url") || "/dashboard/fragment";
+  var every = parseInt(body.getAttribute("data-refresh-ms") || "5000", 10);
+  var refreshes = 0;
+
+  function clock() {
+    return new Date().toISOString().slice(11, 19) + " UTC";
+  }
+
+  function show(text, cls) {
+    status.textContent = text;
+    status.className = cls;
+  }
+
+  function refresh() {
+    fetch(url, { cache: "no-store" })
+      .then(function (resp) {
+        return resp.text().then(function (text) {
+          if (!resp.ok) {
+            throw new Error("HTTP " + resp.status + " " + text.replace(/<[^>]*>/g, "").slice(0, 200));
+          }
+          return text;
+        });
+      })
+      .then(function (text) {
+        live.innerHTML = text;
+        refreshes += 1;
+        body.setAttribute("data-refreshes", String(refreshes));
+        show("live · updated " + clock(), "ok");
+      })
+      .catch(function (err) {
+        show("stale since " + clock() + ": " + err.message, "stale");
+      })
+      .then(function () {
+        setTimeout(refresh, every);
+      });
+  }
+
+  setTimeout(refresh, every);
+})();

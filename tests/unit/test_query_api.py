@@ -1,0 +1,108 @@
+"""HTTP read API without a server: parameter checking, error mapping, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from elastic_transport import ConnectionError as EsConnectionError
+from openapi_spec_validator import validate
+
+from app import api, openapi
+from clickagg.query import UNKNOWN, ArticleStat, TopArticles
+
+
+class Untouchable:
+    """A QueryClient stand-in for requests that must be refused before Elasticsearch is asked."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a bad request reached the client ({name})")
+
+
+class Recording:
+    """Records what the handler asked for; answers with a fixed ranking."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def top_articles(self, **kwargs: Any) -> TopArticles:
+        self.calls.append(kwargs)
+        return TopArticles(0, 60_000, (ArticleStat(7, 10, 3, 0.3),))
+
+
+BAD_REQUESTS = [
+    ("/api/minutes/latest", {"n": "0"}, "n must be in 1..10080"),
+    ("/api/minutes/latest", {"n": "five"}, "n must be an integer"),
+    ("/api/minutes/latest", {"minutes": "5"}, "unknown parameter(s) minutes; expected: n"),
+    ("/api/minutes", {"from": "2026-01-27T10:00:00Z"}, "to is required"),
+    ("/api/minutes", {"from": "noon", "to": "1"}, "from: not an ISO 8601 time or epoch milliseconds: 'noon'"),
+    ("/api/minutes", {"from": "2026-01-27T10:00:00Z", "to": "2026-01-27T10:00:00Z"}, "to must be after from"),
+    ("/api/top", {"k": "0"}, "k must be in 1..10000"),
+    ("/api/top", {"minutes": "-1"}, "minutes must be in 1..10080"),
+    ("/api/top", {"segment": "abc"}, "segment must be an integer or 'null'"),
+    ("/api/top", {"min_impressions": "x"}, "min_impressions must be an integer"),
+    ("/api/top", {"top": "3"}, "unknown parameter(s) top"),
+    ("/api/top/segments", {"segment": "1"}, "unknown parameter(s) segment"),
+    ("/api/completeness", {"n": "1"}, "unknown parameter(s) n; expected: none"),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "message"), BAD_REQUESTS)
+async def test_bad_parameters_are_400_with_a_clear_message(
+    path: str, query: dict[str, str], message: str
+) -> None:
+    status, body = await api.respond(api.ROUTES[path], Untouchable(), query)  # type: ignore[arg-type]
+    assert status == 400
+    assert set(body) == {"error"} and message in body["error"], body
+
+
+async def test_too_long_range_is_400_from_the_query_layer() -> None:
+    class Client:
+        async def minutes(self, from_ms: int, to_ms: int) -> Any:
+            from clickagg.query import QueryError
+
+            raise QueryError("the range holds 20000 windows; at most 10080 per request")
+
+    status, body = await api.respond(api.minute_range, Client(), {"from": "0", "to": "1200000000"})  # type: ignore[arg-type]
+    assert (status, body) == (400, {"error": "the range holds 20000 windows; at most 10080 per request"})
+
+
+async def test_elasticsearch_down_is_503() -> None:
+    class Down:
+        async def completeness(self) -> Any:
+            raise EsConnectionError("connection refused")
+
+    status, body = await api.respond(api.completeness, Down(), {})  # type: ignore[arg-type]
+    assert status == 503 and "connection refused" in body["error"]
+
+
+async def test_top_parameters_reach_the_client_typed() -> None:
+    client = Recording()
+    query = {"minutes": "3", "k": "2", "gender": "null", "segment": "4", "min_impressions": "5"}
+    status, body = await api.respond(api.top, client, query)  # type: ignore[arg-type]
+    assert status == 200
+    assert client.calls == [{"minutes": 3, "k": 2, "gender": UNKNOWN, "segment": 4, "min_impressions": 5}]
+    assert body["query"] == {"minutes": 3, "k": 2, "gender": "null", "segment": 4, "min_impressions": 5}
+    assert body["articles"] == [{"article_id": 7, "impressions": 10, "clicks": 3, "ctr": 0.3}]
+    assert (body["from_ms"], body["to_ms"], body["to"]) == (0, 60_000, "1970-01-01T00:01:00.000Z")
+    client.calls.clear()
+    await api.respond(api.top, client, {})  # type: ignore[arg-type]
+    assert client.calls == [{"minutes": 5, "k": 10, "gender": None, "segment": None, "min_impressions": 0}]
+
+
+def test_openapi_document_is_valid_and_matches_the_handlers() -> None:
+    doc = openapi.document()
+    validate(doc)  # raises on an invalid OpenAPI document
+    assert set(doc["paths"]) == set(api.ROUTES) == set(api.PARAMS)
+    for path, item in doc["paths"].items():
+        names = {p["name"] for p in item["get"].get("parameters", [])}
+        assert names == api.PARAMS[path], path
+        if path != "/api/openapi.json":
+            assert item["get"]["responses"]["400"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+
+
+async def test_openapi_endpoint_serves_the_document() -> None:
+    status, body = await api.respond(api.openapi_document, Untouchable(), {})  # type: ignore[arg-type]
+    assert status == 200 and body == openapi.document() and body["openapi"].startswith("3.")

@@ -1,0 +1,158 @@
+"""The read side's pure parts: time parsing, the completeness rule, exact CTR ranking."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import pytest
+
+from clickagg.query import (
+    UNKNOWN,
+    QueryError,
+    completeness_from_progress,
+    filter_label,
+    parse_gender,
+    parse_segment,
+    parse_time,
+    rank_articles,
+    window_starts,
+)
+
+W, L = 60_000, 10_000
+
+
+def progress(
+    partition: int, partitions: int, closed: int, window: int = W, lateness: int = L
+) -> dict[str, object]:
+    return {
+        "partition": partition,
+        "partitions": partitions,
+        "closed_below_ms": closed,
+        "window_ms": window,
+        "lateness_ms": lateness,
+        "updated_at": "2026-01-27T00:00:00.000Z",
+    }
+
+
+def test_parse_time_accepts_iso_and_epoch_ms() -> None:
+    ms = int(datetime(2026, 1, 27, 10, 5, tzinfo=UTC).timestamp()) * 1000
+    assert parse_time("2026-01-27T10:05:00Z") == ms
+    assert parse_time("2026-01-27T10:05:00.000+00:00") == ms
+    assert parse_time("2026-01-27T11:05:00+01:00") == ms
+    assert parse_time("2026-01-27T10:05") == ms  # no offset: UTC
+    assert parse_time(str(ms)) == ms
+    assert parse_time(" 1769508300123 ") == 1769508300123
+    assert parse_time("2026-01-27T10:05:00.123999Z") == ms + 123  # floor to the millisecond
+    for bad in ("yesterday", "", "10:05", "2026-13-01T00:00:00Z", "1.5e12"):
+        with pytest.raises(QueryError):
+            parse_time(bad)
+
+
+def test_filters_parse_null_as_unknown_users() -> None:
+    assert parse_gender(None) is None and parse_gender("") is None
+    assert parse_gender("null") is UNKNOWN and parse_gender("female") == "female"
+    assert parse_segment("7") == 7 and parse_segment("null") is UNKNOWN and parse_segment(None) is None
+    with pytest.raises(QueryError, match="segment"):
+        parse_segment("seven")
+    assert filter_label(UNKNOWN) == "null" and filter_label(3) == 3 and filter_label(None) is None
+
+
+def test_completeness_matches_the_rule_for_every_window() -> None:
+    """Brute force: window m is complete iff m + window + lateness <= min closed over all partitions."""
+    rng = random.Random(5)
+    for _ in range(300):
+        window = rng.choice([1_000, 60_000, 300_000])
+        lateness = rng.choice([0, 1, 5_000, 10_000, 59_999, 120_000])
+        partitions = rng.randrange(1, 5)
+        closed = [rng.randrange(10_000_000, 10_900_000) for _ in range(partitions)]
+        comp = completeness_from_progress(
+            [progress(p, partitions, c, window, lateness) for p, c in enumerate(closed)]
+        )
+        assert comp.partitions_expected == partitions and comp.missing_partitions == ()
+        for m in range(9_000_000 // window * window, 11_000_000, window):
+            assert comp.is_complete(m) == (m + window + lateness <= min(closed)), (
+                m,
+                window,
+                lateness,
+                closed,
+            )
+        assert comp.last_complete_minute_ms is not None
+        assert comp.last_complete_minute_ms + window + lateness <= min(closed)
+        assert comp.last_complete_minute_ms + 2 * window + lateness > min(closed)
+
+
+def test_completeness_exact_boundary() -> None:
+    m = 1_700_000_040_000 // W * W
+    at = completeness_from_progress([progress(0, 1, m + W + L)])
+    assert at.is_complete(m) and not at.is_complete(m + W) and at.complete_before_ms == m + W
+    below = completeness_from_progress([progress(0, 1, m + W + L - 1)])
+    assert not below.is_complete(m) and below.complete_before_ms == m
+
+
+def test_completeness_needs_every_partition() -> None:
+    docs = [progress(0, 3, 10 * W), progress(2, 3, 10 * W)]
+    comp = completeness_from_progress(docs)
+    assert comp.complete_before_ms is None and comp.missing_partitions == (1,)
+    assert not comp.is_complete(0)
+    assert completeness_from_progress([]).complete_before_ms is None
+    # a partition count that grew: the old docs do not vouch for the new partitions
+    grown = completeness_from_progress([progress(0, 1, 10 * W), progress(1, 2, 10 * W)])
+    assert grown.complete_before_ms is not None
+    grown = completeness_from_progress([progress(0, 2, 10 * W)])
+    assert grown.missing_partitions == (1,) and grown.complete_before_ms is None
+
+
+def test_completeness_takes_the_most_conservative_settings() -> None:
+    closed = 100 * W
+    comp = completeness_from_progress(
+        [progress(0, 2, closed, W, 5_000), progress(1, 2, closed + W, W, 30_000)]
+    )
+    assert comp.lateness_ms == 30_000
+    assert comp.complete_before_ms == (closed - W - 30_000) // W * W + W
+
+
+def _oracle_rank(rows: list[tuple[int, int, int]], k: int, min_imp: int) -> list[tuple[int, int, int]]:
+    kept = [r for r in rows if r[1] >= max(min_imp, 1)]
+    return sorted(kept, key=lambda r: (-Fraction(r[2], r[1]), -r[1], r[0]))[:k]
+
+
+def test_rank_articles_is_exact_with_ties() -> None:
+    rows = [(5, 10, 5), (3, 10, 5), (9, 20, 10), (1, 3, 0), (2, 0, 4), (7, 7, 7), (8, 1, 1)]
+    top = rank_articles(rows, k=5, min_impressions=2)
+    assert [(a.article_id, a.impressions, a.clicks) for a in top] == [
+        (7, 7, 7),
+        (9, 20, 10),
+        (3, 10, 5),
+        (5, 10, 5),
+        (1, 3, 0),
+    ]
+    assert top[0].ctr == 1.0 and top[1].ctr == 0.5
+    assert [a.article_id for a in rank_articles(rows, k=10)] == [7, 8, 9, 3, 5, 1]  # 0 impressions: no CTR
+
+
+def test_rank_articles_against_brute_force() -> None:
+    rng = random.Random(11)
+    for _ in range(200):
+        rows = [
+            (a, rng.randrange(0, 30), rng.randrange(0, 10))
+            for a in rng.sample(range(1, 2**62), rng.randrange(0, 60))
+        ]
+        k, min_imp = rng.randrange(1, 20), rng.randrange(0, 8)
+        got = [(a.article_id, a.impressions, a.clicks) for a in rank_articles(rows, k, min_imp)]
+        assert got == _oracle_rank(rows, k, min_imp)
+
+
+def test_rank_distinguishes_ctrs_closer_than_float_precision() -> None:
+    big = 10**17
+    rows = [(1, big + 1, big), (2, big, big - 1)]  # both round to the same double
+    assert float(Fraction(big, big + 1)) == float(Fraction(big - 1, big))
+    assert [a.article_id for a in rank_articles(rows, 2)] == [1, 2]  # 1 - 1/(b+1) > 1 - 1/b
+
+
+def test_window_starts_cover_the_overlapping_windows() -> None:
+    assert list(window_starts(0, 3 * W, W)) == [0, W, 2 * W]
+    assert list(window_starts(W + 1, 2 * W + 1, W)) == [W, 2 * W]
+    assert list(window_starts(W, W + 1, W)) == [W]
+    assert len(window_starts(0, 10**15, W)) == -(-(10**15) // W)  # sized without building it
