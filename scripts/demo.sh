@@ -23,11 +23,13 @@ sys.exit("the worker did not become ready; see .clickagg/demo-worker.log")
 PY
 clickagg produce --count 20000 --minutes 3 --users 1000 --articles 50
 echo "waiting for the windows to close (idle timeout ${IDLE_TIMEOUT_SECONDS}s)..."
+# Done when the newest complete minutes hold every event we sent (impressions + clicks = 20000).
 for _ in $(seq 1 60); do
   sleep 2
-  if clickagg query latest --minutes 4 --json | python -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if len(r)>=4 and all(m["final"] for m in r) else 1)'; then
+  if clickagg query latest --minutes 5 --json | python -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if sum(m["impressions"]+m["clicks"] for m in r)==20000 else 1)'; then
     break
   fi
 done
-clickagg query latest --minutes 4
-echo "worker log: .clickagg/demo-worker.log; metrics: http://localhost:6066/metrics; stop the stack with: .venv/bin/clickagg stack down"
+clickagg query latest --minutes 5
+clickagg query top --minutes 5 --k 5 --min-impressions 50
+echo "worker log: .clickagg/demo-worker.log. While a worker runs: live page http://localhost:6066/dashboard, metrics /metrics, API /api/openapi.json. Stop the stack: .venv/bin/clickagg stack down"
