@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from typing import Any
 
 import orjson
@@ -19,11 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 
 from clickagg.aio import quietly
 from clickagg.config import Settings
-from clickagg.core.aggregate import Counts, add
-from clickagg.core.events import parse_event
+from clickagg.core.aggregate import Counts
+from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.watermarks import SourceClock
-from clickagg.core.windows import is_late, window_start
 from clickagg.kafka_util import committed_with_metadata
 from clickagg.metrics import METRICS
 
@@ -76,7 +74,7 @@ class PartialCounter:
         self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
         try:
             while not stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=20000)
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=100_000)
                 async with self.lock:
                     await self._process(batches)
                     await self._advance_idle()
@@ -135,37 +133,17 @@ class PartialCounter:
         if work:
             await asyncio.gather(*work)
 
-    def _aggregate(
-        self, task: SourceTask, records: list[Any]
-    ) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
-        """Parse, validate, join and pre-aggregate; returns partial counts and rejected records."""
-        table = self.reference.table  # one reference snapshot per batch: swaps happen between batches
-        lookup = table.lookup
-        size, lateness, time_field = self.s.window_ms, self.s.lateness_ms, self.s.event_time_field or None
-        clock = task.clock
-        acc: dict[GroupKey, Counts] = {}
-        rejected: list[tuple[Any, str]] = []
-        wall = now_ms()
-        for record in records:
-            parsed = parse_event(record.value, time_field)
-            if isinstance(parsed, str):
-                rejected.append((record, parsed))
-                continue
-            article, user, action, event_time = parsed
-            ts = record.timestamp if event_time is None else event_time
-            if ts is None or ts < 0:
-                rejected.append((record, "no_timestamp"))
-                continue
-            if is_late(ts, clock.watermark, size, lateness):
-                rejected.append((record, "late"))
-                continue
-            clock.observe(ts, wall)
-            gender, segment = lookup(user)
-            add(acc, (window_start(ts, size), gender, segment, article), action)
-        return acc, rejected
-
     async def _commit_batch(self, task: SourceTask, records: list[Any]) -> None:
-        acc, rejected = self._aggregate(task, records)
+        # One reference snapshot per batch: swaps happen between batches, atomically.
+        acc, rejected = aggregate_batch(
+            records,
+            self.reference.table.lookup,
+            task.clock,
+            self.s.window_ms,
+            self.s.lateness_ms,
+            self.s.event_time_field or None,
+            now_ms(),
+        )
         METRICS.inc("events_in_total", len(records), {"partition": task.tp.partition})
         for _, reason in rejected:
             METRICS.inc("events_rejected_total", 1, {"reason": reason})
@@ -174,9 +152,10 @@ class PartialCounter:
     async def _transact(
         self, task: SourceTask, acc: dict[GroupKey, Counts], rejected: list[tuple[Any, str]], next_offset: int
     ) -> None:
-        rows: dict[int, list[list[Any]]] = defaultdict(list)
+        n = self.partials_partitions
+        rows: list[list[list[Any]]] = [[] for _ in range(n)]
         for key, (imp, clk) in acc.items():
-            rows[owner_partition(key, self.partials_partitions)].append([*key, imp, clk])
+            rows[owner_partition(key, n)].append([*key, imp, clk])
         producer = task.producer
         async with producer.transaction():
             for dest in range(self.partials_partitions):
@@ -184,7 +163,7 @@ class PartialCounter:
                     "src": task.tp.partition,
                     "n": self.source_partitions,
                     "wm": task.clock.watermark,
-                    "rows": rows.get(dest, []),
+                    "rows": rows[dest],
                 }
                 await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
             for record, reason in rejected:

@@ -83,7 +83,9 @@ class BulkSink:
         prefix = b'{"index":{"_index":' + orjson.dumps(self.index) + b',"_id":"'
         lines = []
         for w in writes:
-            lines.append(b'%s%s","version":%d,"version_type":"external"}}' % (prefix, w.doc_id.encode(), w.version))
+            lines.append(
+                b'%s%s","version":%d,"version_type":"external"}}' % (prefix, w.doc_id.encode(), w.version)
+            )
             lines.append(orjson.dumps(w.source))
         return b"\n".join(lines) + b"\n"
 

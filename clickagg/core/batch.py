@@ -1,0 +1,94 @@
+"""Stage 1's per-batch work, pure: parse, validate, judge lateness, join and pre-aggregate.
+
+This is the hottest loop of the product, so the common case (integer ids, a string action, no
+event-time field) is checked inline; anything else takes the exact, slower path of parse_event,
+which decides the rejection reason. Both paths give identical results (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from clickagg.core.aggregate import Counts
+from clickagg.core.events import CLICK, IMPRESSION, MAX_ID, parse_event
+from clickagg.core.keys import GroupKey
+from clickagg.core.watermarks import SourceClock
+
+Lookup = Callable[[int], tuple[str | None, int | None]]
+
+
+def aggregate_batch(
+    records: Sequence[Any],
+    lookup: Lookup,
+    clock: SourceClock,
+    window_ms: int,
+    lateness_ms: int,
+    time_field: str | None,
+    now_ms: int,
+) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
+    """records need `.value` (bytes) and `.timestamp` (ms). Returns partial counts and rejects.
+
+    The clock's watermark is the highest event time seen before each record; a record whose window
+    closed under it (end + lateness <= watermark) is rejected as "late".
+    """
+    acc: dict[GroupKey, Counts] = {}
+    rejected: list[tuple[Any, str]] = []
+    watermark = clock.watermark
+    seen = False
+    loads = orjson.loads
+    for record in records:
+        raw = record.value
+        ts = record.timestamp
+        article = user = action = -1
+        if time_field is None:
+            try:
+                doc = loads(raw)
+            except (orjson.JSONDecodeError, TypeError):
+                doc = None
+            if type(doc) is dict:
+                a = doc.get("article_id")
+                u = doc.get("user_id")
+                act = doc.get("action")
+                if (
+                    type(a) is int
+                    and type(u) is int
+                    and type(act) is str
+                    and 0 <= a <= MAX_ID
+                    and 0 <= u <= MAX_ID
+                ):
+                    article, user = a, u
+                    action = IMPRESSION if act == "impression" else (CLICK if act == "click" else 0)
+        if action < 0:
+            parsed = parse_event(raw, time_field)
+            if isinstance(parsed, str):
+                rejected.append((record, parsed))
+                continue
+            article, user, action, event_time = parsed
+            if event_time is not None:
+                ts = event_time
+        if ts is None or ts < 0:
+            rejected.append((record, "no_timestamp"))
+            continue
+        start = ts - ts % window_ms
+        if start + window_ms + lateness_ms <= watermark:
+            rejected.append((record, "late"))
+            continue
+        if ts > watermark:
+            watermark = ts
+        seen = True
+        gender, segment = lookup(user)
+        key = (start, gender, segment, article)
+        counts = acc.get(key)
+        if counts is None:
+            acc[key] = [1, 0] if action == IMPRESSION else ([0, 1] if action == CLICK else [0, 0])
+        elif action == IMPRESSION:
+            counts[0] += 1
+        elif action == CLICK:
+            counts[1] += 1
+    clock.watermark = watermark
+    if seen:
+        clock.last_record_wall_ms = now_ms
+    return acc, rejected
