@@ -49,6 +49,7 @@ class BenchOptions:
     fresh_seconds: float = 150.0
     fresh_rate: float = 8_333.0
     lateness_seconds: int = 5
+    idle_seconds: int = 1
     seed: int = 1
 
 
@@ -181,7 +182,8 @@ async def run_clickagg(
     opts: BenchOptions, data: BenchData, topic: str, run_id: str, users_csv: str, logdir: Path
 ) -> dict[str, Any]:
     index = f"{run_id}-minutely"
-    worker = Worker(opts, f"{run_id}-clickagg", topic, index, users_csv, logdir, idle=3)
+    # The last window of a finished load can only close by the idle timeout, so it is in the time.
+    worker = Worker(opts, f"{run_id}-clickagg", topic, index, users_csv, logdir, idle=opts.idle_seconds)
     es = AsyncElasticsearch(opts.es_url, request_timeout=60)
     try:
         ready_s = await worker.wait_ready()
@@ -386,6 +388,7 @@ async def bench(opts: BenchOptions, skip_baseline: bool = False, skip_fresh: boo
             "events": opts.events, "partitions": opts.partitions, "users": opts.users,
             "articles": opts.articles, "segments": opts.segments, "minutes": opts.minutes,
             "window_seconds": opts.window_seconds, "lateness_seconds": opts.lateness_seconds,
+            "idle_seconds": opts.idle_seconds,
             "baseline_events": min(opts.baseline_events, opts.events), "fresh_seconds": opts.fresh_seconds,
             "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1,
         },
