@@ -22,7 +22,7 @@ from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.watermarks import SourceClock
-from clickagg.kafka_util import committed_with_metadata
+from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -62,14 +62,7 @@ class PartialCounter:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.s.kafka_bootstrap_servers,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
+        self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 4 * 1024 * 1024)
         await self.consumer.start()
         self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
         try:
@@ -78,6 +71,7 @@ class PartialCounter:
                 async with self.lock:
                     await self._process(batches)
                     await self._advance_idle()
+                    record_lag(self.consumer, {tp: t.position for tp, t in self.tasks.items()}, "stage1")
         finally:
             async with self.lock:
                 await self._drop(list(self.tasks))

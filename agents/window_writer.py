@@ -26,7 +26,7 @@ from clickagg.core.documents import iso
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
 from clickagg.es import schema
 from clickagg.es.sink import BulkSink
-from clickagg.kafka_util import committed_with_metadata
+from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 from tables.window_state import WindowState
 
@@ -63,14 +63,7 @@ class WindowWriter:
         self.last_flush = time.monotonic()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.s.kafka_bootstrap_servers,
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-        )
+        self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 8 * 1024 * 1024)
         await self.consumer.start()
         self.consumer.subscribe([self.s.partials_topic], listener=_Listener(self))
         try:
@@ -90,6 +83,7 @@ class WindowWriter:
                             position = record.offset + 1
                         self.positions[tp] = position
                         finals += len(state.finals)
+                    record_lag(self.consumer, self.positions, "stage2")
                     due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
                     if due or finals >= MAX_PENDING_FINALS:
                         await self._flush(list(self.states))

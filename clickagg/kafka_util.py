@@ -46,6 +46,32 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
     return counts
 
 
+def transactional_reader(bootstrap: str, group_id: str, fetch_bytes: int) -> AIOKafkaConsumer:
+    """A group consumer for the stages: manual commits, read_committed, earliest when new."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=fetch_bytes,
+    )
+
+
+def record_lag(consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], stage: str) -> None:
+    """consumer_lag{stage,partition}: records between our position and the partition's end."""
+    from clickagg.metrics import METRICS
+
+    for tp, position in positions.items():
+        end = consumer.highwater(tp)
+        if end is not None:
+            METRICS.set(
+                "consumer_lag",
+                max(0, end - position),
+                {"stage": stage, "topic": tp.topic, "partition": tp.partition},
+            )
+
+
 async def committed_with_metadata(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, tuple[int, str]]:

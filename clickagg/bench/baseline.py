@@ -34,23 +34,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from clickagg.core.documents import iso
 from clickagg.core.events import CLICK, IMPRESSION, parse_event
 from clickagg.core.keys import GroupKey, doc_id
+from clickagg.es import schema
 from clickagg.kafka_util import partition_counts
 
 Users = dict[int, tuple[str | None, int | None]]
 UNKNOWN: tuple[str | None, int | None] = (None, None)
 ACTION_NAMES = {IMPRESSION: "impression", CLICK: "click"}
 # SPEC's document fields and types, so the baseline's index reads like clickagg's.
-MAPPINGS: dict[str, Any] = {
-    "properties": {
-        "time": {"type": "date"},
-        "gender": {"type": "keyword"},
-        "segment_id": {"type": "integer"},
-        "article_id": {"type": "long"},
-        "impression": {"type": "long"},
-        "click": {"type": "long"},
-        "final": {"type": "boolean"},
-    }
-}
+MAPPINGS: dict[str, Any] = schema.MAPPINGS
 INDEX_SETTINGS: dict[str, Any] = {"number_of_shards": 1, "number_of_replicas": 0}
 
 

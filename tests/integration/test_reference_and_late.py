@@ -9,7 +9,7 @@ import time
 import orjson
 
 from tests.integration.conftest import free_port
-from tests.support.cluster import Deployment, assert_exact, wait_consumed, worker_metric
+from tests.support.cluster import Deployment, assert_exact, metrics_text, wait_consumed, worker_metric
 from tests.support.oracle import expected_rows
 from tests.support.workload import build, make_users, past_minute, produce
 
@@ -99,3 +99,9 @@ async def test_late_events_go_to_dead_letters_not_counts(deployment: Deployment)
     reasons = [dict(r.headers)["reason"] for r in await deployment.dead_letters()]
     assert reasons == [b"late"] * 7
     assert await worker_metric(port, "events_rejected_total") == 7
+    assert await worker_metric(port, "events_in_total") == len(on_time) + len(late) + len(straggler)
+    assert await worker_metric(port, "final_delay_seconds_count") >= 1
+    assert await worker_metric(port, "es_bulk_seconds_count") >= 1
+    text = await metrics_text(port)
+    for stage in ("stage1", "stage2"):
+        assert f'clickagg_consumer_lag{{partition="0",stage="{stage}",topic=' in text, text

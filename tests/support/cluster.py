@@ -201,17 +201,22 @@ async def wait_consumed(dep: Deployment, timeout_s: float = 60) -> None:
         await admin.close()
 
 
-async def worker_metric(port: int, name: str) -> float:
-    """Sum of a metric's samples from the worker's /metrics endpoint (0 when absent)."""
+async def metrics_text(port: int) -> str:
+    """The worker's /metrics page."""
     import urllib.request
 
     def fetch() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             return str(resp.read().decode())
 
-    text = await asyncio.to_thread(fetch)
+    return await asyncio.to_thread(fetch)
+
+
+async def worker_metric(port: int, name: str) -> float:
+    """Sum of a metric's samples from the worker's /metrics endpoint (0 when absent)."""
     total = 0.0
-    for line in text.splitlines():
-        if line.startswith(f"clickagg_{name}") and (line[len(name) + 9] in " {"):
+    prefix = f"clickagg_{name}"
+    for line in (await metrics_text(port)).splitlines():
+        if line.startswith(prefix) and line[len(prefix) : len(prefix) + 1] in (" ", "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
