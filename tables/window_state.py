@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from clickagg.core.documents import document
 from clickagg.core.keys import GroupKey, doc_id
@@ -22,8 +22,7 @@ Entry = list[int]
 Rest = tuple[str | None, int | None, int]  # (gender, segment_id, article_id)
 
 
-@dataclass(frozen=True)
-class Write:
+class Write(NamedTuple):  # a tuple, not a frozen dataclass: ~1.4M are built per 5M events
     doc_id: str
     version: int
     source: dict[str, Any]
@@ -50,15 +49,18 @@ class WindowState:
     def apply(self, offset: int, envelope: dict[str, Any]) -> None:
         """Add one envelope's rows, then move the watermark (rows precede their marker)."""
         version = offset + 1
+        span = self.window_ms + self.lateness_ms  # a window closes at start + span
+        closed_below = self.closed_below
+        windows, dirty = self.windows, self.dirty
         for start, gender, segment, article, imp, clk in envelope["rows"]:
-            if closes_at(start, self.window_ms, self.lateness_ms) <= self.closed_below:
+            if start + span <= closed_below:
                 # Cannot happen for rows stage 1 let through; a replay of an already-final key lands here.
                 self.late_rows += 1
                 continue
             rest = (gender, segment, article)
-            bucket = self.windows.get(start)
+            bucket = windows.get(start)
             if bucket is None:
-                bucket = self.windows[start] = {}
+                bucket = windows[start] = {}
             entry = bucket.get(rest)
             if entry is None:
                 bucket[rest] = [imp, clk, version]
@@ -68,7 +70,9 @@ class WindowState:
                 entry[2] = version
             else:
                 continue  # already applied before the restart
-            self.dirty.setdefault((start, gender, segment, article), offset)
+            key = (start, gender, segment, article)
+            if key not in dirty:
+                dirty[key] = offset
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
         self._close(version)
 
@@ -100,11 +104,10 @@ class WindowState:
         """
         writes = []
         kept: dict[GroupKey, int] = {}
+        span = self.window_ms + self.lateness_ms
+        historical_below = live_after_ms - span if live_after_ms is not None else None
         for key, first_offset in self.dirty.items():
-            if (
-                live_after_ms is not None
-                and closes_at(key[0], self.window_ms, self.lateness_ms) <= live_after_ms
-            ):
+            if historical_below is not None and key[0] <= historical_below:
                 kept[key] = first_offset
                 continue
             imp, clk, version = self.windows[key[0]][(key[1], key[2], key[3])]
