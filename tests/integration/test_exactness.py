@@ -17,9 +17,7 @@ LATENESS_MS = 5000
 async def test_200k_events_ten_minutes_out_of_order_malformed(deployment: Deployment) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=1, lateness_ms=LATENESS_MS, seed=3)
     assert wl.rejected >= 0.003 * len(wl.records)
-    csv = deployment.tmp / "users.csv"
-    csv.write_text(wl.csv())
-    await deployment.create_topic(partitions=1)
+    csv = await deployment.prepare(wl.csv(), partitions=1)
     await produce(deployment.bootstrap, deployment.topic, wl.records)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv)
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
@@ -28,9 +26,7 @@ async def test_200k_events_ten_minutes_out_of_order_malformed(deployment: Deploy
 async def test_four_partitions_two_workers_one_leaves_one_joins(deployment: Deployment) -> None:
     """Two workers share 4 partitions; mid-run one leaves (graceful) and a new one joins later."""
     wl = build(200_000, past_minute(30), minutes=10, partitions=4, lateness_ms=LATENESS_MS, seed=4)
-    csv = deployment.tmp / "users.csv"
-    csv.write_text(wl.csv())
-    await deployment.create_topic(partitions=4)
+    csv = await deployment.prepare(wl.csv(), partitions=4)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv)
     leaving = deployment.start_worker(free_port(), REFERENCE_DATA=csv)
     sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=25))
@@ -45,9 +41,7 @@ async def test_four_partitions_two_workers_one_leaves_one_joins(deployment: Depl
 
 async def test_kill_minus_nine_three_times(deployment: Deployment) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=2, lateness_ms=LATENESS_MS, seed=5)
-    csv = deployment.tmp / "users.csv"
-    csv.write_text(wl.csv())
-    await deployment.create_topic(partitions=2)
+    csv = await deployment.prepare(wl.csv(), partitions=2)
     port = free_port()
     deployment.start_worker(port, REFERENCE_DATA=csv)
     sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=40))

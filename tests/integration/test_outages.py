@@ -16,9 +16,7 @@ LATENESS_MS = 5000
 
 async def test_elasticsearch_down_for_35_seconds(deployment: Deployment, stack: StackLayout) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=2, lateness_ms=LATENESS_MS, seed=6)
-    csv = deployment.tmp / "users.csv"
-    csv.write_text(wl.csv())
-    await deployment.create_topic(partitions=2)
+    csv = await deployment.prepare(wl.csv(), partitions=2)
     port = free_port()
     deployment.start_worker(port, REFERENCE_DATA=csv)
     sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=30))
@@ -35,9 +33,7 @@ async def test_elasticsearch_down_for_35_seconds(deployment: Deployment, stack: 
 
 async def test_kafka_broker_restart(deployment: Deployment, stack: StackLayout) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=2, lateness_ms=LATENESS_MS, seed=7)
-    csv = deployment.tmp / "users.csv"
-    csv.write_text(wl.csv())
-    await deployment.create_topic(partitions=2)
+    csv = await deployment.prepare(wl.csv(), partitions=2)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv, IDLE_TIMEOUT_SECONDS=15)
     sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=30))
     await asyncio.sleep(8)

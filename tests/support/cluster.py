@@ -60,6 +60,13 @@ class Deployment:
     async def create_topic(self, partitions: int) -> None:
         await ensure_topics(self.bootstrap, {self.topic: partitions})
 
+    async def prepare(self, users_csv: str, partitions: int) -> Path:
+        """Write the reference CSV and create the events topic; returns the CSV's path."""
+        csv = self.tmp / "users.csv"
+        csv.write_text(users_csv)
+        await self.create_topic(partitions)
+        return csv
+
     def start_worker(self, web_port: int, **extra: Any) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker-{len(self.workers)}.log").open("ab")
         proc = subprocess.Popen(
