@@ -26,7 +26,9 @@ class Rec:
     timestamp: int | None
 
 
-def plain(records: list[Rec], clock: SourceClock, size: int, lateness: int) -> tuple[dict[object, list[int]], list[str]]:
+def plain(
+    records: list[Rec], clock: SourceClock, size: int, lateness: int
+) -> tuple[dict[object, list[int]], list[str]]:
     acc: dict[object, list[int]] = {}
     reasons = []
     for r in records:
