@@ -14,6 +14,7 @@ import faust
 
 from app import web
 from app.pipeline import Pipeline
+from clickagg import gc_tuning
 from clickagg.config import Settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
 
 
 def run(settings: Settings) -> int:
+    gc_tuning.tune()
     app, pipeline = create_app(settings)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     for noisy in ("aiokafka", "elastic_transport", "faust.transport", "faust.tables"):

@@ -31,6 +31,7 @@ import faust
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
+from clickagg import gc_tuning
 from clickagg.core.documents import iso
 from clickagg.core.events import CLICK, IMPRESSION, parse_event
 from clickagg.core.keys import GroupKey, doc_id
@@ -239,6 +240,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    gc_tuning.tune()  # the same thresholds as the worker and the ceiling
     out = sys.stdout
     users = load_users(args.users_csv)
     progress = Progress(max_events=args.max_events, idle_seconds=args.idle_seconds)

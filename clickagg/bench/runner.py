@@ -28,6 +28,7 @@ import psutil
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_scan
 
+from clickagg import gc_tuning
 from clickagg.bench import ceiling
 from clickagg.bench.kafka_load import load
 from clickagg.bench.workload import BenchData, generate, write_users
@@ -347,7 +348,8 @@ async def bench(opts: BenchOptions, skip_baseline: bool = False, skip_fresh: boo
     )
 
     users = ceiling.load_users(users_csv)
-    ceil = await ceiling.run(opts.bootstrap, topic, opts.partitions, users, opts.events, window_ms)
+    with gc_tuning.tuned():  # the worker's own thresholds: a comparison of code, not of GC settings
+        ceil = await ceiling.run(opts.bootstrap, topic, opts.partitions, users, opts.events, window_ms)
     del users
     _log(f"ceiling: {ceil['events_per_s']:.0f} events/s")
 
