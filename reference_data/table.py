@@ -18,7 +18,7 @@ import ctypes.util
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import compress, islice, repeat
 from operator import lt, ne
 
@@ -37,6 +37,12 @@ MAX_GENDERS = 255
 _BUCKET_TARGET = 32
 """Average users per directory bucket: smaller is faster to look up but costs more directory memory."""
 
+_DENSE_SPAN_PER_USER = 2
+"""Ids spanning at most this many slots per user (sequential database ids) also get a direct index."""
+
+_MAX_DENSE_ROWS = 65_535
+"""Distinct (gender, segment) rows a direct index can hold (its slots are two bytes; 0 is unknown)."""
+
 Row = tuple[str | None, int | None]
 _UNKNOWN: Row = (None, None)
 
@@ -48,7 +54,13 @@ class UserTable:
     the reference data still counts, under a null gender and a null segment.
     """
 
-    __slots__ = ("_ids", "_codes", "_segs", "_genders", "_n", "_base", "_shift", "_nbuckets", "_dir")
+    __slots__ = (
+        "_ids", "_codes", "_segs", "_genders", "_n", "_base", "_shift", "_nbuckets", "_dir", "_dense", "lookup"
+    )  # fmt: skip
+
+    lookup: Callable[[int], Row]
+    """(gender, segment_id) of a user, or (None, None) if unknown: the direct index when the ids are
+    dense, else a bisect (both exact; chosen once per table)."""
 
     def __init__(
         self,
@@ -71,6 +83,8 @@ class UserTable:
         self._codes = codes
         self._segs = segs
         self._genders = genders
+        self._dense: array[int] | None = None
+        self.lookup = self._bisect_lookup
         n = self._n = len(ids)
         if n == 0:
             self._base, self._shift, self._nbuckets = 0, 0, 0
@@ -89,6 +103,37 @@ class UserTable:
         )
         directory.append(n)
         self._base, self._shift, self._nbuckets, self._dir = base, shift, nbuckets, directory
+        if span < _DENSE_SPAN_PER_USER * n:
+            self._build_dense()
+
+    def _build_dense(self) -> None:
+        """Direct index for dense ids: slot (id - base) holds 1 + the id's row number, 0 if unknown.
+
+        Why: the join runs once per event, and a bisect lookup (~0.7 µs) was 13 % of the worker on the
+        benchmark; this one is ~0.15 µs for 2 bytes per slot (at most 4 bytes per user, by the span rule).
+        """
+        base = self._base
+        dense = array("H", bytes(2 * (self._ids[-1] - base + 1)))
+        numbers: dict[int, int] = {}
+        rows: list[Row] = [_UNKNOWN]
+        genders = self._genders
+        for uid, code, seg in zip(self._ids, self._codes, self._segs, strict=True):
+            combo = code << 32 | (seg & 0xFFFFFFFF)
+            number = numbers.get(combo)
+            if number is None:
+                if len(rows) > _MAX_DENSE_ROWS:
+                    return  # too many distinct rows for two-byte slots: keep the bisect
+                number = numbers[combo] = len(rows)
+                rows.append((genders[code], None if seg == NULL_SEGMENT else seg))
+            dense[uid - base] = number
+        self._dense = dense
+        table, size = tuple(rows), len(dense)
+
+        def lookup(user_id: int) -> Row:
+            i = user_id - base
+            return table[dense[i]] if 0 <= i < size else _UNKNOWN
+
+        self.lookup = lookup
 
     # -- construction -------------------------------------------------------------------------
 
@@ -120,7 +165,7 @@ class UserTable:
 
     # -- reads (hot path) ---------------------------------------------------------------------
 
-    def lookup(self, user_id: int) -> Row:
+    def _bisect_lookup(self, user_id: int) -> Row:
         """(gender, segment_id) of a user, or (None, None) if the user is unknown (LEFT JOIN)."""
         b = (user_id - self._base) >> self._shift
         if 0 <= b < self._nbuckets:
@@ -168,7 +213,9 @@ class UserTable:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (what the table costs, give or take a few hundred bytes)."""
-        arrays = (self._ids, self._codes, self._segs, self._dir)
+        arrays: tuple[array[int], ...] = (self._ids, self._codes, self._segs, self._dir)
+        if self._dense is not None:
+            arrays += (self._dense,)
         return sum(a.buffer_info()[1] * a.itemsize for a in arrays)
 
     def __repr__(self) -> str:

@@ -472,6 +472,31 @@ def test_lookups_across_id_distributions(kind: str) -> None:
     for probe in probes:
         if probe not in present:
             assert t.lookup(probe) == (None, None)
+    # Dense ids get the direct index, the others the bisect; the two always agree.
+    assert (t._dense is not None) == (kind == "dense")
+    for probe in probes + ids + [-1, 0, 2**64]:
+        assert t.lookup(probe) == t._bisect_lookup(probe)
+
+
+def test_dense_ids_with_too_many_distinct_rows_keep_the_bisect() -> None:
+    rows = [(uid, "g", uid) for uid in range(1, 70_001)]  # 70,000 distinct (gender, segment) rows
+    t = UserTable.from_rows(rows)
+    assert t._dense is None
+    assert t.lookup(69_999) == ("g", 69_999) and t.lookup(70_001) == (None, None)
+
+
+def test_dense_index_keeps_null_segments_and_genders() -> None:
+    t = UserTable.from_rows([(1, None, None), (2, "f", None), (3, None, 7), (5, "m", 2)])
+    assert t._dense is not None
+    assert [t.lookup(u) for u in range(7)] == [
+        (None, None),
+        (None, None),
+        ("f", None),
+        (None, 7),
+        (None, None),
+        ("m", 2),
+        (None, None),
+    ]
 
 
 def test_builder_is_single_use() -> None:
