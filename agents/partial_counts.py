@@ -62,7 +62,10 @@ class PartialCounter:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
-        self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 4 * 1024 * 1024)
+        # Raw records: the hot path reads offset, timestamp, key and value only (clickagg.raw_records).
+        self.consumer = transactional_reader(
+            self.s.kafka_bootstrap_servers, self.group_id, 4 * 1024 * 1024, raw=True
+        )
         await self.consumer.start()
         self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
         try:
@@ -150,9 +153,15 @@ class PartialCounter:
         self, task: SourceTask, acc: dict[GroupKey, Counts], rejected: list[tuple[Any, str]], next_offset: int
     ) -> None:
         n = self.partials_partitions
-        rows: list[list[list[Any]]] = [[] for _ in range(n)]
+        # Per partials partition, rows grouped by window (stage 2 then finds each window once).
+        groups: list[dict[int, list[tuple[Any, ...]]]] = [{} for _ in range(n)]
         for key, (imp, clk) in acc.items():
-            rows[owner_partition(key, n)].append([*key, imp, clk])
+            start, gender, segment, article = key
+            by_window = groups[owner_partition(key, n)]
+            rows = by_window.get(start)
+            if rows is None:
+                rows = by_window[start] = []
+            rows.append((gender, segment, article, imp, clk))
         producer = task.producer
         async with producer.transaction():
             for dest in range(self.partials_partitions):
@@ -160,12 +169,12 @@ class PartialCounter:
                     "src": task.tp.partition,
                     "n": self.source_partitions,
                     "wm": task.clock.watermark,
-                    "rows": rows[dest],
+                    "windows": list(groups[dest].items()),
                 }
                 await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
             for record, reason in rejected:
                 await producer.send(
-                    self.s.dlq, record.value, key=record.key, headers=dlq_headers(record, reason)
+                    self.s.dlq, record.value, key=record.key, headers=dlq_headers(task.tp, record, reason)
                 )
             await producer.send_offsets_to_transaction(
                 {task.tp: (next_offset, str(task.clock.watermark))}, self.group_id
@@ -204,12 +213,12 @@ class PartialCounter:
             await asyncio.gather(*work)
 
 
-def dlq_headers(record: Any, reason: str) -> list[tuple[str, bytes]]:
+def dlq_headers(tp: TopicPartition, record: Any, reason: str) -> list[tuple[str, bytes]]:
     """Dead letters keep the original bytes as value; where they came from travels in headers."""
     return [
         ("reason", reason.encode()),
-        ("source.topic", record.topic.encode()),
-        ("source.partition", str(record.partition).encode()),
+        ("source.topic", tp.topic.encode()),
+        ("source.partition", str(tp.partition).encode()),
         ("source.offset", str(record.offset).encode()),
         ("source.timestamp", str(record.timestamp).encode()),
     ]

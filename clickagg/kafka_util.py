@@ -10,6 +10,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from clickagg import raw_records
+
 log = logging.getLogger(__name__)
 
 
@@ -46,8 +48,15 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
     return counts
 
 
-def transactional_reader(bootstrap: str, group_id: str, fetch_bytes: int) -> AIOKafkaConsumer:
-    """A group consumer for the stages: manual commits, read_committed, earliest when new."""
+def transactional_reader(
+    bootstrap: str, group_id: str, fetch_bytes: int, raw: bool = False
+) -> AIOKafkaConsumer:
+    """A group consumer for the stages: manual commits, read_committed, earliest when new.
+
+    raw: records are aiokafka's decoded records, not ConsumerRecords (see clickagg.raw_records).
+    """
+    if raw:
+        raw_records.install()
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
@@ -55,6 +64,7 @@ def transactional_reader(bootstrap: str, group_id: str, fetch_bytes: int) -> AIO
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_partition_fetch_bytes=fetch_bytes,
+        value_deserializer=raw_records.RAW if raw else None,
     )
 
 
