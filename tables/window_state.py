@@ -36,7 +36,10 @@ class WindowState:
     window_ms: int
     lateness_ms: int
     windows: dict[int, dict[Rest, Entry]] = field(default_factory=dict)
-    dirty: dict[GroupKey, int] = field(default_factory=dict)  # key → first offset not yet written
+    # Per window: the keys changed since their last write, and the first offset of those changes.
+    # (Per window, not per key: a row then costs a set insert instead of a 4-tuple and a dict entry.)
+    dirty: dict[int, set[Rest]] = field(default_factory=dict)
+    dirty_from: dict[int, int] = field(default_factory=dict)
     finals: list[Write] = field(default_factory=list)
     watermark: MinWatermark = field(default_factory=MinWatermark)
     closed_below: int = NO_WATERMARK  # windows whose close time <= this are final and dropped
@@ -47,32 +50,43 @@ class WindowState:
         self.windows.setdefault(key[0], {})[(key[1], key[2], key[3])] = [impressions, clicks, version]
 
     def apply(self, offset: int, envelope: dict[str, Any]) -> None:
-        """Add one envelope's rows, then move the watermark (rows precede their marker)."""
+        """Add one envelope's rows, then move the watermark (rows precede their marker).
+
+        Envelope rows come grouped by window, `"windows": [[start, [[gender, segment, article,
+        impressions, clicks], ...]], ...]`; the older flat `"rows"` form is still read.
+        """
         version = offset + 1
         span = self.window_ms + self.lateness_ms  # a window closes at start + span
         closed_below = self.closed_below
-        windows, dirty = self.windows, self.dirty
-        for start, gender, segment, article, imp, clk in envelope["rows"]:
+        windows, dirty, dirty_from = self.windows, self.dirty, self.dirty_from
+        groups = envelope["windows"] if "windows" in envelope else _group_rows(envelope["rows"])
+        for start, rows in groups:
             if start + span <= closed_below:
                 # Cannot happen for rows stage 1 let through; a replay of an already-final key lands here.
-                self.late_rows += 1
+                self.late_rows += len(rows)
                 continue
-            rest = (gender, segment, article)
             bucket = windows.get(start)
             if bucket is None:
                 bucket = windows[start] = {}
-            entry = bucket.get(rest)
-            if entry is None:
-                bucket[rest] = [imp, clk, version]
-            elif version > entry[2]:
-                entry[0] += imp
-                entry[1] += clk
-                entry[2] = version
-            else:
-                continue  # already applied before the restart
-            key = (start, gender, segment, article)
-            if key not in dirty:
-                dirty[key] = offset
+            changed = dirty.get(start)
+            if changed is None:
+                changed = dirty[start] = set()
+            applied = False
+            for gender, segment, article, imp, clk in rows:
+                rest = (gender, segment, article)
+                entry = bucket.get(rest)
+                if entry is None:
+                    bucket[rest] = [imp, clk, version]
+                elif version > entry[2]:
+                    entry[0] += imp
+                    entry[1] += clk
+                    entry[2] = version
+                else:
+                    continue  # already applied before the restart
+                changed.add(rest)
+                applied = True
+            if applied and start not in dirty_from:
+                dirty_from[start] = offset
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
         self._close(version)
 
@@ -85,9 +99,10 @@ class WindowState:
             s for s in self.windows if closes_at(s, self.window_ms, self.lateness_ms) <= mark
         ):
             bucket = self.windows.pop(start)
+            self.dirty.pop(start, None)
+            self.dirty_from.pop(start, None)
             for (gender, segment, article), (imp, clk, _) in bucket.items():
                 key = (start, gender, segment, article)
-                self.dirty.pop(key, None)
                 self.finals.append(self._write(key, imp, clk, version, final=True))
 
     def _write(self, key: GroupKey, imp: int, clk: int, version: int, final: bool) -> Write:
@@ -103,25 +118,34 @@ class WindowState:
         Skipped keys stay dirty and hold back the commit offset (see commit_floor).
         """
         writes = []
-        kept: dict[GroupKey, int] = {}
         span = self.window_ms + self.lateness_ms
         historical_below = live_after_ms - span if live_after_ms is not None else None
-        for key, first_offset in self.dirty.items():
-            if historical_below is not None and key[0] <= historical_below:
-                kept[key] = first_offset
+        for start, changed in self.dirty.items():
+            if not changed or (historical_below is not None and start <= historical_below):
                 continue
-            imp, clk, version = self.windows[key[0]][(key[1], key[2], key[3])]
-            writes.append(self._write(key, imp, clk, version, final=False))
+            bucket = self.windows[start]
+            for rest in changed:
+                imp, clk, version = bucket[rest]
+                writes.append(self._write((start, *rest), imp, clk, version, final=False))
+            changed.clear()
+            self.dirty_from.pop(start, None)
         writes.extend(self.finals)
-        self.dirty = kept
         self.finals = []
         return writes
 
     def commit_floor(self, position: int) -> int:
         """The offset to commit: nothing below it may hold a change Elasticsearch has not got."""
-        return min(position, min(self.dirty.values(), default=position))
+        return min(position, min(self.dirty_from.values(), default=position))
 
     def open_keys(self) -> Iterable[GroupKey]:
         for start, bucket in self.windows.items():
             for gender, segment, article in bucket:
                 yield (start, gender, segment, article)
+
+
+def _group_rows(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
+    """The older flat envelope form, [start, gender, segment, article, imp, clk] per row, grouped."""
+    groups: dict[int, list[list[Any]]] = {}
+    for start, *rest in rows:
+        groups.setdefault(start, []).append(rest)
+    return list(groups.items())

@@ -38,7 +38,20 @@ def test_min_watermark_waits_for_every_source() -> None:
 
 
 def envelope(src: int, wm: int, rows: list[list[object]], n: int = 1) -> dict[str, object]:
-    return {"src": src, "n": n, "wm": wm, "rows": rows}
+    """Stage 1's envelope from flat [start, gender, segment, article, imp, clk] rows."""
+    windows: dict[object, list[list[object]]] = {}
+    for row in rows:
+        windows.setdefault(row[0], []).append(row[1:])
+    return {"src": src, "n": n, "wm": wm, "windows": list(windows.items())}
+
+
+def test_the_older_flat_envelope_form_applies_the_same() -> None:
+    rows: list[list[object]] = [[0, "f", 1, 7, 2, 1], [60_000, None, None, 8, 1, 0], [0, "m", 2, 7, 1, 0]]
+    grouped, flat = (WindowState(partition=0, window_ms=MIN, lateness_ms=0) for _ in range(2))
+    grouped.apply(3, envelope(0, 5, rows))
+    flat.apply(3, {"src": 0, "n": 1, "wm": 5, "rows": rows})
+    assert grouped.take_writes() == flat.take_writes()
+    assert grouped.windows == flat.windows and len(grouped.windows[0]) == 2
 
 
 def test_apply_is_idempotent_and_versions_follow_offsets() -> None:
