@@ -24,7 +24,8 @@ from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
 from clickagg.es import schema
-from clickagg.es.sink import BulkSink
+from clickagg.es.refresh_policy import RefreshPolicy
+from clickagg.es.sink import BulkSink, ThreadedBulkPost
 from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 from tables.window_state import WindowState
@@ -50,9 +51,11 @@ class WindowWriter:
     def __init__(self, settings: Settings, es: Any) -> None:
         self.s = settings
         self.es = es
-        self.sink = BulkSink(es, settings.es_index)
-        self.progress_sink = BulkSink(es, schema.progress_index(settings.es_index))
+        self.post = ThreadedBulkPost(settings.elasticsearch_url)
+        self.sink = BulkSink(es, settings.es_index, post=self.post)
+        self.progress_sink = BulkSink(es, schema.progress_index(settings.es_index), 1000, 1, post=self.post)
         self.progress_written: dict[TopicPartition, int] = {}
+        self.refresh = RefreshPolicy()
         self.group_id = f"{settings.app_id}-stage2"
         self.states: dict[TopicPartition, WindowState] = {}
         self.positions: dict[TopicPartition, int] = {}
@@ -67,6 +70,8 @@ class WindowWriter:
         try:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+                if not batches and self.refresh.due(time.monotonic(), idle=True):
+                    await self._refresh()  # nothing more to read: make what was written visible now
                 async with self.lock:
                     finals = 0
                     for tp, records in batches.items():
@@ -89,7 +94,12 @@ class WindowWriter:
             async with self.lock:
                 if self.states:
                     await self._flush(list(self.states), final_pass=True)
+                if self.refresh.pending:
+                    await self._refresh()
             await quietly(self.consumer.stop())
+            self.sink.close()
+            self.progress_sink.close()
+            self.post.close()
             log.info("%s stopped", "stage2")
 
     async def _flush(self, partitions: list[TopicPartition], final_pass: bool = False) -> None:
@@ -119,9 +129,23 @@ class WindowWriter:
                 # Window end → its final documents written (one sample per window and flush).
                 METRICS.observe("final_delay_seconds", wrote_at - (start + self.s.window_ms) / 1000)
             METRICS.observe("flush_seconds", wrote_at - started)
+            # Live: a window still open or closed less than a window ago (what dashboards watch).
+            live_from = time.time() * 1000 - 2 * self.s.window_ms - self.s.lateness_ms
+            self.refresh.wrote(live=any(w.window_start >= live_from for w in writes))
         await self._write_progress(partitions)
         if offsets:
             await self.consumer.commit(offsets)
+        if self.refresh.due(time.monotonic(), idle=False):
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        """Make written documents searchable (see RefreshPolicy); a failure only defers it."""
+        try:
+            await asyncio.to_thread(self.post.refresh, self.s.es_index)
+        except Exception as exc:
+            log.warning("refreshing %s failed (%r); will retry", self.s.es_index, exc)
+            return
+        self.refresh.refreshed(time.monotonic())
 
     async def _write_progress(self, partitions: list[TopicPartition]) -> None:
         """Publish how far each partition has finalised windows: readers' completeness signal.

@@ -41,17 +41,25 @@ def progress_index(index: str) -> str:
     return f"{index}-progress"
 
 
+# The writer refreshes the documents index itself when it matters (clickagg/es/refresh_policy.py);
+# the index's own schedule is only a safety net for documents written just before a worker died.
+DOCUMENTS_REFRESH_INTERVAL = "30s"
+
+
 async def install(es: Any, index: str) -> None:
-    await _install_one(es, index, MAPPINGS)
-    await _install_one(es, progress_index(index), PROGRESS_MAPPINGS)
+    await _install_one(es, index, MAPPINGS, {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL})
+    await _install_one(es, progress_index(index), PROGRESS_MAPPINGS, {})
 
 
-async def _install_one(es: Any, index: str, mappings: dict[str, Any]) -> None:
+async def _install_one(es: Any, index: str, mappings: dict[str, Any], settings: dict[str, Any]) -> None:
     """Template first (so any recreated index gets the mapping), then the index itself."""
     await es.indices.put_index_template(
         name=f"{index}-template",
         index_patterns=[index],
-        template={"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": mappings},
+        template={
+            "settings": {"number_of_shards": 1, "number_of_replicas": 0, **settings},
+            "mappings": mappings,
+        },
         priority=500,
     )
     if not await es.indices.exists(index=index):
