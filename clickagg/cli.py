@@ -75,7 +75,9 @@ def _bench(args: argparse.Namespace) -> int:
         fresh_seconds=args.fresh_seconds,
         fresh_rate=args.fresh_rate,
     )
-    result = asyncio.run(bench(opts, skip_baseline=args.no_baseline, skip_fresh=args.no_fresh))
+    result = asyncio.run(
+        bench(opts, skip_baseline=args.no_baseline, skip_fresh=args.no_fresh, keep=args.keep)
+    )
     keys = ["events_per_s", "ceiling_events_per_s", "baseline_events_per_s", "ratio_to_ceiling", "ratio_to_baseline",
             "exact", "freshness_p50_s", "freshness_p99_s", "final_delay_p50_s", "final_delay_p99_s", "peak_rss_mb", "cpu_percent"]  # fmt: skip
     if not args.json:
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--fresh-rate", type=float, default=8_333.0, help="events/s in the live phase")
     bench.add_argument("--no-baseline", action="store_true")
     bench.add_argument("--no-fresh", action="store_true")
+    bench.add_argument("--keep", action="store_true", help="keep the run's topics and indices for inspection")
     bench.add_argument("--json", action="store_true", help="one JSON object as the last line")
     bench.set_defaults(func=_bench)
     return parser

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 import psutil
+from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_scan
 
@@ -326,8 +327,52 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
     }
 
 
-async def bench(opts: BenchOptions, skip_baseline: bool = False, skip_fresh: bool = False) -> dict[str, Any]:
+async def cleanup(opts: BenchOptions, run_id: str) -> None:
+    """Delete the run's indices, index templates and topics (names start with the run id).
+
+    Why: a 5M-event run leaves ~1.4M documents and several GB of topics; left behind, runs pile up
+    on the same local stack and slow the next ones (Elasticsearch shares its heap and indexing
+    buffer across indices). Indices are deleted by name, so `action.destructive_requires_name`
+    clusters accept it too.
+    """
+    es = AsyncElasticsearch(opts.es_url, request_timeout=60)
+    try:
+        indices = list((await es.indices.get(index=f"{run_id}-*", allow_no_indices=True)).body)
+        if indices:
+            await es.indices.delete(index=",".join(indices))
+        templates = await es.indices.get_index_template(name=f"{run_id}-*")
+        for template in templates.body.get("index_templates", []):
+            await es.indices.delete_index_template(name=template["name"])
+    except Exception as exc:
+        _log(f"cleanup: could not delete the run's indices: {exc!r}")
+    finally:
+        await es.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=opts.bootstrap)
+    try:
+        await admin.start()
+        topics = [t for t in await admin.list_topics() if t.startswith(f"{run_id}-")]
+        if topics:
+            await admin.delete_topics(topics)
+    except Exception as exc:
+        _log(f"cleanup: could not delete the run's topics: {exc!r}")
+    finally:
+        await admin.close()
+
+
+async def bench(
+    opts: BenchOptions, skip_baseline: bool = False, skip_fresh: bool = False, keep: bool = False
+) -> dict[str, Any]:
     run_id = "bench-" + uuid.uuid4().hex[:8]
+    try:
+        return await _run(opts, run_id, skip_baseline, skip_fresh)
+    finally:
+        if keep:
+            _log(f"kept the run's topics and indices (prefix {run_id}-)")
+        else:
+            await cleanup(opts, run_id)
+
+
+async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh: bool) -> dict[str, Any]:
     logdir = Path(tempfile.mkdtemp(prefix=f"clickagg-{run_id}-"))
     users_csv = str(logdir / "users.csv")
     _log(f"run {run_id}: logs in {logdir}")
@@ -395,4 +440,5 @@ async def bench(opts: BenchOptions, skip_baseline: bool = False, skip_fresh: boo
             "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1,
         },
         "logs": str(logdir),
+        "run_id": run_id,
     }  # fmt: skip

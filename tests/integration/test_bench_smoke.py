@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
+import urllib.request
+
+from aiokafka.admin import AIOKafkaAdminClient
 
 from clickagg.stack.layout import StackLayout
+
+
+async def _topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return list(await admin.list_topics())
+    finally:
+        await admin.close()
 
 
 def test_bench_small_run_is_exact_and_reports_every_number(stack: StackLayout) -> None:
@@ -26,3 +40,17 @@ def test_bench_small_run_is_exact_and_reports_every_number(stack: StackLayout) -
     assert result["final_delay_p99_s"] is not None and result["windows_closed_live"] >= 1
     assert result["params"]["events"] == 20000
     assert result["baseline"]["events"] + result["baseline"]["invalid"] == 20000
+    # The run cleans up after itself: no index, template or topic of it is left on the stack.
+    run_id = result["run_id"]
+    with urllib.request.urlopen(f"{stack.es_url}/_cat/indices?h=index") as resp:
+        assert [i for i in resp.read().decode().split() if i.startswith(run_id)] == []
+    with urllib.request.urlopen(f"{stack.es_url}/_index_template") as resp:
+        names = [t["name"] for t in json.loads(resp.read())["index_templates"]]
+    assert [n for n in names if n.startswith(run_id)] == []
+    left = [t for t in asyncio.run(_topics(stack.kafka_bootstrap)) if t.startswith(run_id)]
+    for _ in range(10):  # topic deletion is asynchronous in the broker: give metadata a moment
+        if not left:
+            break
+        time.sleep(1)
+        left = [t for t in asyncio.run(_topics(stack.kafka_bootstrap)) if t.startswith(run_id)]
+    assert left == []
