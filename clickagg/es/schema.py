@@ -43,6 +43,7 @@ def progress_index(index: str) -> str:
 
 # The writer refreshes the documents index itself when it matters (clickagg/es/refresh_policy.py);
 # the index's own schedule is only a safety net for documents written just before a worker died.
+# (Anyone else writing to it with `refresh=wait_for` waits for that schedule: use `refresh=true`.)
 DOCUMENTS_REFRESH_INTERVAL = "30s"
 
 

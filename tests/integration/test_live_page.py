@@ -198,7 +198,7 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
     try:
         await schema.install(es, deployment.index)
         await async_bulk(
-            es, ({"_index": deployment.index, "_source": d.source()} for d in docs), refresh="wait_for"
+            es, ({"_index": deployment.index, "_source": d.source()} for d in docs), refresh=True
         )
 
         await deployment.create_topic(partitions=1)
