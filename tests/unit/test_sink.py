@@ -29,3 +29,28 @@ def test_conflicts_are_success_and_throttling_is_retried() -> None:
     }
     assert [w.doc_id for w in sink._failed(writes, resp)] == ["2", "3"]
     assert sink._failed(writes, {"errors": False}) == []
+
+
+async def test_errors_are_asked_for_in_detail_and_only_failed_documents_are_resent() -> None:
+    calls: list[tuple[list[str], str]] = []
+    answers = iter(
+        [
+            {"errors": True},  # fast path: something failed, not said what
+            {"errors": True, "items": [{"index": {"status": 201}}, {"index": {"status": 429}}]},
+            {"errors": False},  # the throttled one, resent alone
+        ]
+    )
+
+    def post(body: bytes, filter_path: str) -> dict[str, object]:
+        ids = [orjson.loads(line)["index"]["_id"] for line in body.splitlines()[::2]]
+        calls.append((ids, filter_path))
+        return next(answers)
+
+    sink = BulkSink(es=None, index="i", post=post, max_backoff_s=0.01)
+    await sink.write([Write("a", 1, {}, 0, True), Write("b", 1, {}, 0, True)])
+    sink.close()
+    assert calls == [
+        (["a", "b"], "errors"),
+        (["a", "b"], "errors,items.*.status,items.*.error"),
+        (["b"], "errors"),
+    ]
