@@ -33,7 +33,12 @@ def now_ms() -> int:
 
 
 class SourceTask:
-    """Everything owned for one source partition: its producer, position and watermark."""
+    """Everything owned for one source partition: its producer, positions and watermark.
+
+    `position` is the next offset of a committed transaction; `consumed` the next offset already
+    aggregated, which is ahead while the batch's transaction is in flight (`inflight`): the next
+    batch is computed while the previous one commits, one transaction at a time per producer.
+    """
 
     def __init__(
         self, tp: TopicPartition, producer: AIOKafkaProducer, position: int, clock: SourceClock
@@ -41,7 +46,15 @@ class SourceTask:
         self.tp = tp
         self.producer = producer
         self.position = position
+        self.consumed = position
         self.clock = clock
+        self.inflight: asyncio.Task[None] | None = None
+
+    async def settle(self) -> None:
+        """Wait for the transaction in flight; its failure is raised here (the stage restarts)."""
+        if self.inflight is not None:
+            inflight, self.inflight = self.inflight, None
+            await inflight
 
 
 class PartialCounter:
@@ -75,6 +88,7 @@ class PartialCounter:
                 # Live traffic arrives in small batches anyway, so latency is unaffected.
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=200_000)
                 async with self.lock:
+                    self._raise_failed_transactions()
                     await self._process(batches)
                     await self._advance_idle()
                     record_lag(self.consumer, {tp: t.position for tp, t in self.tasks.items()}, "stage1")
@@ -116,7 +130,14 @@ class PartialCounter:
         for tp in partitions:
             task = self.tasks.pop(tp, None)
             if task is not None:
+                await quietly(task.settle())  # a failed one is re-read by the next owner: still exact
                 await quietly(task.producer.stop())
+
+    def _raise_failed_transactions(self) -> None:
+        for task in self.tasks.values():
+            inflight = task.inflight
+            if inflight is not None and inflight.done() and not inflight.cancelled() and inflight.exception():
+                raise RuntimeError(f"stage 1 transaction for {task.tp} failed") from inflight.exception()
 
     # -- the hot path ------------------------------------------------------------------------------
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -127,7 +148,7 @@ class PartialCounter:
                 continue  # revoked meanwhile: the new owner reads these again
             # A batch fetched before a rebalance that gave the partition back to us may predate
             # the committed offset we resumed from: those records are already in a transaction.
-            records = [r for r in records if r.offset >= task.position]
+            records = [r for r in records if r.offset >= task.consumed]
             if records:
                 work.append(self._commit_batch(task, records))
         if work:
@@ -147,11 +168,23 @@ class PartialCounter:
         METRICS.inc("events_in_total", len(records), {"partition": task.tp.partition})
         for _, reason in rejected:
             METRICS.inc("events_rejected_total", 1, {"reason": reason})
-        await self._transact(task, acc, rejected, records[-1].offset + 1)
+        next_offset = records[-1].offset + 1
+        task.consumed = next_offset
+        await task.settle()  # one transaction at a time per producer
+        task.inflight = asyncio.create_task(
+            self._transact(task, acc, rejected, next_offset, task.clock.watermark)
+        )
 
     async def _transact(
-        self, task: SourceTask, acc: dict[GroupKey, Counts], rejected: list[tuple[Any, str]], next_offset: int
+        self,
+        task: SourceTask,
+        acc: dict[GroupKey, Counts],
+        rejected: list[tuple[Any, str]],
+        next_offset: int,
+        watermark: int,
     ) -> None:
+        """Partials, dead letters and the source offset (with the watermark after the batch) in one
+        transaction."""
         n = self.partials_partitions
         # Per partials partition, rows grouped by window (stage 2 then finds each window once).
         groups: list[dict[int, list[tuple[Any, ...]]]] = [{} for _ in range(n)]
@@ -168,7 +201,7 @@ class PartialCounter:
                 envelope = {
                     "src": task.tp.partition,
                     "n": self.source_partitions,
-                    "wm": task.clock.watermark,
+                    "wm": watermark,
                     "windows": list(groups[dest].items()),
                 }
                 await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
@@ -177,7 +210,7 @@ class PartialCounter:
                     self.s.dlq, record.value, key=record.key, headers=dlq_headers(task.tp, record, reason)
                 )
             await producer.send_offsets_to_transaction(
-                {task.tp: (next_offset, str(task.clock.watermark))}, self.group_id
+                {task.tp: (next_offset, str(watermark))}, self.group_id
             )
         task.position = next_offset
 
@@ -206,9 +239,10 @@ class PartialCounter:
         work = []
         for tp in quiet:
             task = self.tasks[tp]
+            await task.settle()
             caught_up = task.position >= ends.get(tp, task.position + 1)
             if task.clock.advance_if_idle(wall, idle_ms, caught_up):
-                work.append(self._transact(task, {}, [], task.position))
+                work.append(self._transact(task, {}, [], task.position, task.clock.watermark))
         if work:
             await asyncio.gather(*work)
 
