@@ -28,7 +28,7 @@ from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
 from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
-from tables.window_state import WindowState
+from tables.window_state import WindowState, Write
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class WindowWriter:
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.last_flush = time.monotonic()
+        self.writing: asyncio.Task[None] | None = None  # the flush whose writes and commit are in flight
 
     async def run(self, stopping: asyncio.Event) -> None:
         self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 8 * 1024 * 1024)
@@ -70,7 +71,9 @@ class WindowWriter:
         try:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-                if not batches and self.refresh.due(time.monotonic(), idle=True):
+                if self.writing is not None and self.writing.done():
+                    await self._settle()  # raises if that flush failed: the stage restarts
+                if not batches and self.writing is None and self.refresh.due(time.monotonic(), idle=True):
                     await self._refresh()  # nothing more to read: make what was written visible now
                 async with self.lock:
                     finals = 0
@@ -92,6 +95,7 @@ class WindowWriter:
                         await self._flush(list(self.states))
         finally:
             async with self.lock:
+                await quietly(self._settle())
                 if self.states:
                     await self._flush(list(self.states), final_pass=True)
                 if self.refresh.pending:
@@ -103,21 +107,48 @@ class WindowWriter:
             log.info("%s stopped", "stage2")
 
     async def _flush(self, partitions: list[TopicPartition], final_pass: bool = False) -> None:
-        """Write every changed document, then commit the offsets (and watermarks) they reflect."""
+        """Take every changed document and the offsets (and watermarks) they reflect; write, then commit.
+
+        The writes and the commit run in the background while the next envelopes are applied
+        (Elasticsearch indexes while this process computes); one flush is in flight at a time, so
+        commits stay in order and memory stays bounded. A final pass writes inline.
+        """
         assert self.consumer is not None
         self.last_flush = time.monotonic()
         writes = []
         offsets = {}
+        closed: dict[TopicPartition, int] = {}
         live_after = None if final_pass else int(time.time() * 1000)
         for tp in partitions:
             state = self.states[tp]
             writes.extend(state.take_writes(live_after))
+            closed[tp] = state.closed_below  # what the progress may vouch for: these finals are in `writes`
             if tp in self.positions:
                 # The watermark map is the one at the position even when the floor is behind it:
                 # windows it closed are final in Elasticsearch, so a replay from the floor only
                 # needs to rebuild the keys that are still open.
                 meta = orjson.dumps(state.watermark.snapshot()).decode()
                 offsets[tp] = (state.commit_floor(self.positions[tp]), meta)
+        await self._settle()
+        job = self._write_and_commit(writes, offsets, closed)
+        if final_pass:
+            await job
+        else:
+            self.writing = asyncio.create_task(job)
+
+    async def _settle(self) -> None:
+        """Wait for the flush in flight; its failure is raised here."""
+        if self.writing is not None:
+            writing, self.writing = self.writing, None
+            await writing
+
+    async def _write_and_commit(
+        self,
+        writes: list[Write],
+        offsets: dict[TopicPartition, tuple[int, str]],
+        closed: dict[TopicPartition, int],
+    ) -> None:
+        assert self.consumer is not None
         if writes:
             started = time.time()
             await self.sink.write(writes)
@@ -132,7 +163,7 @@ class WindowWriter:
             # Live: a window still open or closed less than a window ago (what dashboards watch).
             live_from = time.time() * 1000 - 2 * self.s.window_ms - self.s.lateness_ms
             self.refresh.wrote(live=any(w.window_start >= live_from for w in writes))
-        await self._write_progress(partitions)
+        await self._write_progress(closed)
         if offsets:
             await self.consumer.commit(offsets)
         if self.refresh.due(time.monotonic(), idle=False):
@@ -147,7 +178,7 @@ class WindowWriter:
             return
         self.refresh.refreshed(time.monotonic())
 
-    async def _write_progress(self, partitions: list[TopicPartition]) -> None:
+    async def _write_progress(self, closed_below: dict[TopicPartition, int]) -> None:
         """Publish how far each partition has finalised windows: readers' completeness signal.
 
         Written after the documents it vouches for; the version is the close watermark itself, so a
@@ -156,8 +187,7 @@ class WindowWriter:
         assert self.consumer is not None
         total = len(self.consumer.partitions_for_topic(self.s.partials_topic) or ())
         progress = []
-        for tp in partitions:
-            closed = self.states[tp].closed_below
+        for tp, closed in closed_below.items():
             if closed <= self.progress_written.get(tp, NO_WATERMARK):
                 continue
             source = {
