@@ -52,8 +52,8 @@ class WindowWriter:
         self.s = settings
         self.es = es
         self.post = ThreadedBulkPost(settings.elasticsearch_url)
-        self.sink = BulkSink(es, settings.es_index, post=self.post)
-        self.progress_sink = BulkSink(es, schema.progress_index(settings.es_index), 1000, 1, post=self.post)
+        self.sink = BulkSink(self.post, settings.es_index)
+        self.progress_sink = BulkSink(self.post, schema.progress_index(settings.es_index), concurrency=1)
         self.progress_written: dict[TopicPartition, int] = {}
         self.refresh = RefreshPolicy()
         self.group_id = f"{settings.app_id}-stage2"

@@ -81,18 +81,10 @@ class BulkSink:
     """
 
     def __init__(
-        self,
-        es: Any,
-        index: str,
-        chunk: int = 5000,
-        concurrency: int = 3,
-        max_backoff_s: float = 10.0,
-        post: BulkPost | None = None,
+        self, post: BulkPost, index: str, chunk: int = 5000, concurrency: int = 3, max_backoff_s: float = 10.0
     ) -> None:
-        self.es = es
         self.post = post
-        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="bulk") if post else None
-        self.concurrency = concurrency
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="bulk")
         self.index = index
         self.chunk = chunk
         self.max_backoff_s = max_backoff_s
@@ -100,13 +92,9 @@ class BulkSink:
     async def write(self, writes: Sequence[DocWrite]) -> None:
         """All chunks, a few in flight at once (Elasticsearch indexes them on several threads)."""
         chunks = [writes[i : i + self.chunk] for i in range(0, len(writes), self.chunk)]
-        if self.pool is not None:
-            # All at once: the pool's threads keep `concurrency` requests in flight back to back,
-            # without waiting for the event loop between groups.
-            await asyncio.gather(*(self._write_chunk(c) for c in chunks))
-            return
-        for i in range(0, len(chunks), self.concurrency):
-            await asyncio.gather(*(self._write_chunk(c) for c in chunks[i : i + self.concurrency]))
+        # All at once: the pool's threads keep `concurrency` requests in flight back to back,
+        # without waiting for the event loop between groups.
+        await asyncio.gather(*(self._write_chunk(c) for c in chunks))
 
     async def _write_chunk(self, writes: Sequence[DocWrite]) -> None:
         pending = list(writes)
@@ -131,13 +119,10 @@ class BulkSink:
                 await self._backoff(attempt, f"{len(pending)} documents to retry")
 
     async def _send(self, body: bytes, filter_path: str) -> Any:
-        if self.post is not None:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, self.post, body, filter_path)
-        return await self.es.bulk(body=body, filter_path=filter_path)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.post, body, filter_path)
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
+        self.pool.shutdown(wait=False)
 
     def _body(self, writes: Sequence[DocWrite]) -> bytes:
         # The action line is formatted by hand (ids are [0-9a-f-] only): half the serialisation cost.

@@ -8,8 +8,12 @@ from clickagg.es.sink import BulkSink
 from tables.window_state import Write
 
 
+def _unused(body: bytes, filter_path: str) -> object:
+    raise AssertionError("these tests do not send")
+
+
 def test_body_is_valid_ndjson_with_external_versions() -> None:
-    sink = BulkSink(es=None, index='odd"name')
+    sink = BulkSink(post=_unused, index='odd"name')
     writes = [Write("1-2-ab", 7, {"impression": 1}, 0, False), Write("3-4-cd", 9, {"click": 2}, 0, True)]
     lines = [orjson.loads(line) for line in sink._body(writes).splitlines()]
     assert lines == [
@@ -21,7 +25,7 @@ def test_body_is_valid_ndjson_with_external_versions() -> None:
 
 
 def test_conflicts_are_success_and_throttling_is_retried() -> None:
-    sink = BulkSink(es=None, index="i")
+    sink = BulkSink(post=_unused, index="i")
     writes = [Write(str(i), 1, {}, 0, False) for i in range(4)]
     resp = {
         "errors": True,
@@ -46,7 +50,7 @@ async def test_errors_are_asked_for_in_detail_and_only_failed_documents_are_rese
         calls.append((ids, filter_path))
         return next(answers)
 
-    sink = BulkSink(es=None, index="i", post=post, max_backoff_s=0.01)
+    sink = BulkSink(post=post, index="i", max_backoff_s=0.01)
     await sink.write([Write("a", 1, {}, 0, True), Write("b", 1, {}, 0, True)])
     sink.close()
     assert calls == [
