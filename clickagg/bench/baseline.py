@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,6 +160,7 @@ def build_app(args: argparse.Namespace, partitions: int, users: Users, progress:
         topic_partitions=partitions,
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
+        datadir=args.data_dir,
     )
     events_topic = app.topic(args.topic, value_serializer="raw")
     table = app.Table("counts", default=int, partitions=partitions)
@@ -228,6 +230,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--window-seconds", type=float, default=60.0)
     p.add_argument("--web-port", type=int, default=6066)
     p.add_argument(
+        "--data-dir",
+        default=None,
+        help="Faust's data directory (default: a new temporary one, not `<app-id>-data` in the current directory)",
+    )
+    p.add_argument(
         "--expires-seconds",
         type=float,
         default=86400.0,
@@ -240,6 +247,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.data_dir is None:
+        args.data_dir = tempfile.mkdtemp(prefix=f"{args.app_id}-")
     gc_tuning.tune()  # the same thresholds as the worker and the ceiling
     out = sys.stdout
     users = load_users(args.users_csv)

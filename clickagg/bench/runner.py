@@ -230,6 +230,7 @@ def run_baseline(opts: BenchOptions, topic: str, run_id: str, users_csv: str, lo
         "--es-url", opts.es_url, "--index", f"{run_id}-baseline", "--app-id", f"{run_id}-baseline",
         "--max-events", str(min(opts.baseline_events, opts.events)),
         "--window-seconds", str(opts.window_seconds), "--web-port", str(_free_port()),
+        "--data-dir", str(logdir / "baseline-data"),
     ]  # fmt: skip
     with (logdir / "baseline.log").open("ab") as log:
         out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, check=True, timeout=3600).stdout

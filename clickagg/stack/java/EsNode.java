@@ -29,9 +29,24 @@ public class EsNode {
         System.exit(result.wasSuccessful() ? 0 : 1);
     }
 
+    /**
+     * ESTestCase's static initializer (run when the test framework is first used) sets system
+     * properties for ES's own test suites: Netty's "paranoid" leak detection (a stack trace recorded
+     * on every buffer access) and, at random, java.time-only date parsing (ES's fast ISO-8601 parser
+     * off). A served node must behave like a production one, so run that initializer first and undo
+     * both before Netty or the date formatters are loaded.
+     */
+    static void productionSystemProperties() throws ClassNotFoundException {
+        Class.forName("org.elasticsearch.test.ESTestCase", true, EsNode.class.getClassLoader());
+        System.setProperty("io.netty.leakDetection.level", "disabled");
+        System.clearProperty("es.datetime.java_time_parsers");
+        io.netty.util.ResourceLeakDetector.setLevel(io.netty.util.ResourceLeakDetector.Level.DISABLED);
+    }
+
     @Test
     @Timeout(millis = Integer.MAX_VALUE)
     public void serve() throws Exception {
+        productionSystemProperties();
         String home = System.getProperty("clickagg.es.home");
         Settings settings = Settings.builder()
             .put("cluster.name", "clickagg-local")
