@@ -242,11 +242,12 @@ class WindowWriter:
             try:
                 count = 0
                 async for hit in async_scan(
-                    self.es, index=self.s.es_index, query={"query": query}, size=5000
+                    self.es, index=self.s.es_index, query={"query": query, "version": True}, size=5000
                 ):
+                    # The external version is the partials offset + 1 the counts reflect.
                     src = hit["_source"]
                     key = (_ms(src["time"]), src["gender"], src["segment_id"], src["article_id"])
-                    state.load(key, src["impression"], src["click"], src["applied_version"])
+                    state.load(key, src["impression"], src["click"], hit["_version"])
                     count += 1
                 return count
             except Exception as exc:

@@ -74,6 +74,7 @@ def _bench(args: argparse.Namespace) -> int:
         baseline_events=args.baseline_events,
         fresh_seconds=args.fresh_seconds,
         fresh_rate=args.fresh_rate,
+        warmup_docs=args.warmup_docs,
     )
     result = asyncio.run(
         bench(opts, skip_baseline=args.no_baseline, skip_fresh=args.no_fresh, keep=args.keep)
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--baseline-events", type=int, default=1_000_000, help="cap for the (slow) baseline")
     bench.add_argument("--fresh-seconds", type=float, default=150.0, help="length of the live phase")
     bench.add_argument("--fresh-rate", type=float, default=8_333.0, help="events/s in the live phase")
+    bench.add_argument(
+        "--warmup-docs",
+        type=int,
+        default=1_500_000,
+        help="documents indexed into a scratch index before timing, to warm Elasticsearch's JIT (0: none)",
+    )
     bench.add_argument("--no-baseline", action="store_true")
     bench.add_argument("--no-fresh", action="store_true")
     bench.add_argument("--keep", action="store_true", help="keep the run's topics and indices for inspection")

@@ -106,7 +106,7 @@ class WindowState:
                 self.finals.append(self._write(key, imp, clk, version, final=True))
 
     def _write(self, key: GroupKey, imp: int, clk: int, version: int, final: bool) -> Write:
-        source = document(key, imp, clk, final, self.window_ms, self.partition, version)
+        source = document(key, imp, clk, final, self.partition)
         return Write(doc_id(key), version, source, key[0], final)
 
     def take_writes(self, live_after_ms: int | None = None) -> list[Write]:

@@ -1,8 +1,9 @@
 """`clickagg bench`: clickagg, its ceiling and a naive-Faust baseline on the same topic, same run.
 
-Phases: load N events (untimed) → ceiling → clickagg worker until every final document is in
-Elasticsearch (then an exactness check against the generator's own truth) → baseline → a live phase
-at the origin's rate (8.3k events/s) for freshness and final-document delay.
+Phases: load N events (untimed) → warm Elasticsearch up (untimed, a scratch index) → ceiling →
+clickagg worker until every final document is in Elasticsearch (then an exactness check against
+the generator's own truth) → baseline → a live phase at the origin's rate (8.3k events/s) for
+freshness and final-document delay.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from elasticsearch.helpers import async_scan
 
 from clickagg import gc_tuning
 from clickagg.bench import ceiling
+from clickagg.bench.es_warmup import warm_up
 from clickagg.bench.kafka_load import load
 from clickagg.bench.workload import BenchData, generate, write_users
 from clickagg.kafka_util import ensure_topics
@@ -53,6 +55,7 @@ class BenchOptions:
     lateness_seconds: int = 5
     idle_seconds: int = 1
     seed: int = 1
+    warmup_docs: int = 1_500_000
 
 
 def _free_port() -> int:
@@ -393,6 +396,11 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
         f"loaded {data.events} events into {opts.partitions} partitions in {time.perf_counter() - t:.1f}s; {len(data.truth)} keys"
     )
 
+    warmup: dict[str, Any] = {}
+    if opts.warmup_docs > 0:
+        warmup = await warm_up(opts.es_url, f"{run_id}-warmup", opts.warmup_docs)
+        _log(f"Elasticsearch warmed up: {warmup['docs']} documents in {warmup['seconds']}s")
+
     users = ceiling.load_users(users_csv)
     with gc_tuning.tuned():  # the worker's own thresholds: a comparison of code, not of GC settings
         ceil = await ceiling.run(opts.bootstrap, topic, opts.partitions, users, opts.events, window_ms)
@@ -432,13 +440,14 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
         "ceiling": ceil,
         "baseline": base,
         "live": fresh,
+        "warmup": warmup,
         "params": {
             "events": opts.events, "partitions": opts.partitions, "users": opts.users,
             "articles": opts.articles, "segments": opts.segments, "minutes": opts.minutes,
             "window_seconds": opts.window_seconds, "lateness_seconds": opts.lateness_seconds,
             "idle_seconds": opts.idle_seconds,
             "baseline_events": min(opts.baseline_events, opts.events), "fresh_seconds": opts.fresh_seconds,
-            "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1,
+            "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1, "warmup_docs": opts.warmup_docs,
         },
         "logs": str(logdir),
         "run_id": run_id,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 # SPEC's fields are searchable and aggregatable. The extra ones cost Elasticsearch only what they are
-# used for (indexing is half of the benchmark's CPU): window_end and applied_version are read from
-# _source only; ctr can be sorted and aggregated but not range-searched (filter on click/impression);
-# owner_partition is only filtered on (stage 2's state restore).
+# used for (indexing is half of the benchmark's CPU): ctr can be sorted and aggregated but not
+# range-searched (filter on click/impression); owner_partition is only filtered on (stage 2's state
+# restore). window_end and applied_version are no longer written (see clickagg.core.documents); they
+# stay in the mapping, unindexed, so documents written by earlier versions still fit it.
 MAPPINGS: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import signal
+import time
 
 from tests.integration.conftest import free_port
 from tests.support.cluster import Deployment, assert_exact
@@ -57,3 +59,32 @@ async def test_kill_minus_nine_three_times(deployment: Deployment) -> None:
     await sending
     assert kills == 3
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
+
+
+async def test_kill_minus_nine_while_windows_are_open(deployment: Deployment) -> None:
+    """Live data (event time = now): stage 2 has open, partially written documents when it dies.
+
+    The restarted worker must adopt them from Elasticsearch (counts, and the external `_version` as
+    the applied partials offset) and go on without counting anything twice or losing it.
+    """
+    window_ms, lateness_ms = 10_000, 2_000
+    start = (int(time.time() * 1000) // window_ms + 1) * window_ms
+    wl = build(60_000, start, minutes=1, partitions=2, lateness_ms=lateness_ms, seed=8)
+    csv = await deployment.prepare(wl.csv(), partitions=2)
+    port = free_port()
+    live = {"WINDOW_SECONDS": 10, "ALLOWED_LATENESS_SECONDS": 2, "REFERENCE_DATA": csv}
+    deployment.start_worker(port, **live)
+    await asyncio.sleep(max(0.0, start / 1000 - time.time()))
+    sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=60))
+    rng = random.Random()
+    for moment in (rng.uniform(15, 25), rng.uniform(35, 45)):
+        await asyncio.sleep(max(0.0, start / 1000 + moment - time.time()))
+        victim = deployment.workers[-1]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        deployment.start_worker(port, **live)
+    await sending
+    await assert_exact(deployment, expected_rows(wl.valid, wl.users, window_ms=window_ms), wl.rejected)
+    logs = "\n".join(p.read_text(errors="replace") for p in sorted(deployment.tmp.glob("worker-*.log")))
+    adopted = [int(n) for n in re.findall(r"stage2 owns .+? from offset \S+ with (\d+) open documents", logs)]
+    assert sum(adopted) > 0, f"no restarted worker adopted open documents: {adopted}"

@@ -54,7 +54,6 @@ class Doc:
     def source(self) -> dict[str, Any]:
         return {
             "time": dashboard.iso(self.time_ms),
-            "window_end": dashboard.iso(self.time_ms + MINUTE),
             "gender": self.gender,
             "segment_id": self.segment,
             "article_id": self.article,
@@ -64,7 +63,6 @@ class Doc:
             # Final: the worker's stage 2 adopts only open documents of its partitions at start.
             "final": True,
             "owner_partition": 0,
-            "applied_version": 1,
         }
 
 

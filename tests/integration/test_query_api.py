@@ -100,7 +100,6 @@ def doc(
 ) -> dict[str, Any]:
     return {
         "time": iso(start),
-        "window_end": iso(start + W),
         "gender": gender,
         "segment_id": segment,
         "article_id": article,
@@ -109,7 +108,6 @@ def doc(
         "ctr": clk / imp if imp else None,
         "final": final,
         "owner_partition": 50 + article % 3,  # no real worker owns these partitions
-        "applied_version": 1,
     }
 
 
