@@ -10,6 +10,7 @@ index, then deletes it. `--warmup-docs 0` measures the cold case.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from typing import Any
@@ -24,6 +25,7 @@ from tables.window_state import Write
 
 WINDOW_MS = 60_000
 BATCH = 100_000
+MEASURE_EVERY = 500_000
 
 
 def warmup_writes(docs: int, start_ms: int, seed: int = 0) -> list[Write]:
@@ -53,16 +55,18 @@ async def warm_up(es_url: str, index: str, docs: int) -> dict[str, Any]:
     sink = BulkSink(post, index)
     try:
         await schema.install(es, index)
-        start_ms = (
-            int(time.time() * 1000) // WINDOW_MS - 24 * 60
-        ) * WINDOW_MS  # a day ago: no overlap with a run
-        writes = warmup_writes(docs, start_ms)
-        cpu_us_per_doc = []  # Elasticsearch's CPU per document, batch by batch: how warm it got
-        for i in range(0, len(writes), BATCH):  # flush-sized pieces, as the worker writes them
+        day_ago = int(time.time() * 1000) // WINDOW_MS * WINDOW_MS - 24 * 3600_000  # no overlap with a run
+        writes = warmup_writes(docs, day_ago)
+        # Elasticsearch's CPU per document, per 500k documents (its CPU counter moves about once a
+        # second, too coarse for single batches): how warm it got.
+        cpu_us_per_doc = []
+        for block in range(0, len(writes), MEASURE_EVERY):
             cpu_before = await _es_cpu_ms(es)
-            await sink.write(writes[i : i + BATCH])
-            batch = len(writes[i : i + BATCH])
-            cpu_us_per_doc.append(round((await _es_cpu_ms(es) - cpu_before) * 1000 / batch, 1))
+            block_writes = writes[block : block + MEASURE_EVERY]
+            for i in range(0, len(block_writes), BATCH):  # flush-sized pieces, as the worker writes them
+                await sink.write(block_writes[i : i + BATCH])
+            await asyncio.sleep(1.0)  # let the counter catch up
+            cpu_us_per_doc.append(round((await _es_cpu_ms(es) - cpu_before) * 1000 / len(block_writes), 1))
         await es.indices.refresh(index=index)
         indexed = (await es.count(index=index)).body["count"]
     finally:
