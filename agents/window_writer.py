@@ -77,6 +77,8 @@ class WindowWriter:
                     await self._refresh()  # nothing more to read: make what was written visible now
                 async with self.lock:
                     finals = 0
+                    live_close = False  # a live window closed: its finals go out now, not a second later
+                    live_from = self._live_from()
                     for tp, records in batches.items():
                         state = self.states.get(tp)
                         if state is None:
@@ -89,9 +91,12 @@ class WindowWriter:
                             position = record.offset + 1
                         self.positions[tp] = position
                         finals += len(state.finals)
+                        live_close = live_close or bool(
+                            state.finals and state.finals[-1].window_start >= live_from
+                        )
                     record_lag(self.consumer, self.positions, "stage2")
                     due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
-                    if due or finals >= MAX_PENDING_FINALS:
+                    if due or finals >= MAX_PENDING_FINALS or live_close:
                         await self._flush(list(self.states))
         finally:
             async with self.lock:
@@ -160,14 +165,20 @@ class WindowWriter:
                 # Window end → its final documents written (one sample per window and flush).
                 METRICS.observe("final_delay_seconds", wrote_at - (start + self.s.window_ms) / 1000)
             METRICS.observe("flush_seconds", wrote_at - started)
-            # Live: a window still open or closed less than a window ago (what dashboards watch).
-            live_from = time.time() * 1000 - 2 * self.s.window_ms - self.s.lateness_ms
-            self.refresh.wrote(live=any(w.window_start >= live_from for w in writes))
+            live_from = self._live_from()
+            self.refresh.wrote(
+                live=any(w.window_start >= live_from for w in writes),
+                live_final=any(start >= live_from for start in final_windows),
+            )
         await self._write_progress(closed)
         if offsets:
             await self.consumer.commit(offsets)
         if self.refresh.due(time.monotonic(), idle=False):
             await self._refresh()
+
+    def _live_from(self) -> float:
+        """Live: a window still open or closed less than a window ago (what dashboards watch)."""
+        return time.time() * 1000 - 2 * self.s.window_ms - self.s.lateness_ms
 
     async def _refresh(self) -> None:
         """Make written documents searchable (see RefreshPolicy); a failure only defers it."""

@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--warmup-docs",
         type=int,
-        default=1_500_000,
-        help="documents indexed into a scratch index before timing, to warm Elasticsearch's JIT (0: none)",
+        default=None,
+        help="documents indexed into a scratch index before timing, to warm Elasticsearch's JIT "
+        "(default: as many as events, at most 1,500,000; 0: none, i.e. a cold Elasticsearch)",
     )
     bench.add_argument("--no-baseline", action="store_true")
     bench.add_argument("--no-fresh", action="store_true")

@@ -55,7 +55,7 @@ class BenchOptions:
     lateness_seconds: int = 5
     idle_seconds: int = 1
     seed: int = 1
-    warmup_docs: int = 1_500_000
+    warmup_docs: int | None = None  # None: min(events, 1.5M), about a full run's documents
 
 
 def _free_port() -> int:
@@ -397,8 +397,9 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     )
 
     warmup: dict[str, Any] = {}
-    if opts.warmup_docs > 0:
-        warmup = await warm_up(opts.es_url, f"{run_id}-warmup", opts.warmup_docs)
+    warmup_docs = min(opts.events, 1_500_000) if opts.warmup_docs is None else opts.warmup_docs
+    if warmup_docs > 0:
+        warmup = await warm_up(opts.es_url, f"{run_id}-warmup", warmup_docs)
         _log(f"Elasticsearch warmed up: {warmup['docs']} documents in {warmup['seconds']}s")
 
     users = ceiling.load_users(users_csv)
@@ -447,7 +448,7 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
             "window_seconds": opts.window_seconds, "lateness_seconds": opts.lateness_seconds,
             "idle_seconds": opts.idle_seconds,
             "baseline_events": min(opts.baseline_events, opts.events), "fresh_seconds": opts.fresh_seconds,
-            "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1, "warmup_docs": opts.warmup_docs,
+            "fresh_rate": opts.fresh_rate, "click_ratio": 0.05, "zipf": 1.1, "warmup_docs": warmup_docs,
         },
         "logs": str(logdir),
         "run_id": run_id,

@@ -39,6 +39,7 @@ def test_bench_small_run_is_exact_and_reports_every_number(stack: StackLayout) -
     assert result["freshness_p99_s"] is not None and result["freshness_p99_s"] < 30
     assert result["final_delay_p99_s"] is not None and result["windows_closed_live"] >= 1
     assert result["params"]["events"] == 20000
+    assert result["warmup"]["docs"] == result["params"]["warmup_docs"] == 20000  # scaled to the run
     assert result["baseline"]["events"] + result["baseline"]["invalid"] == 20000
     # The run cleans up after itself: no index, template or topic of it is left on the stack.
     run_id = result["run_id"]

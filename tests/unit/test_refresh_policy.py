@@ -38,3 +38,14 @@ def test_a_live_write_among_backlog_writes_makes_it_live() -> None:
     assert policy.due(now=101.0, idle=False)
     policy.refreshed(101.0)
     assert not policy.pending and not policy.due(now=200.0, idle=True)
+
+
+def test_final_documents_of_a_live_window_are_refreshed_at_once() -> None:
+    policy = RefreshPolicy(live_interval_s=1.0, backlog_interval_s=10.0)
+    policy.wrote(live=True)
+    policy.refreshed(100.0)
+    policy.wrote(live=True, live_final=True)
+    assert policy.due(now=100.1, idle=False)  # not a second later: the minute is complete now
+    policy.refreshed(100.1)
+    policy.wrote(live=True)
+    assert not policy.due(now=100.5, idle=False)  # back to the live interval
