@@ -43,6 +43,14 @@ public class EsNode {
         io.netty.util.ResourceLeakDetector.setLevel(io.netty.util.ResourceLeakDetector.Level.DISABLED);
     }
 
+    /** What the node really runs with, read back from the classes themselves (tests check it). */
+    static String productionCheck() throws ReflectiveOperationException {
+        var javaTimeOnly = Class.forName("org.elasticsearch.common.time.DateFormatters").getDeclaredField("JAVA_TIME_PARSERS_ONLY");
+        javaTimeOnly.setAccessible(true);
+        return "java_time_parsers_only=" + javaTimeOnly.getBoolean(null)
+            + " netty_leak_detection=" + io.netty.util.ResourceLeakDetector.getLevel();
+    }
+
     @Test
     @Timeout(millis = Integer.MAX_VALUE)
     public void serve() throws Exception {
@@ -65,7 +73,7 @@ public class EsNode {
             .build();
         Node node = new MockNode(settings, List.of(Netty4Plugin.class), true, () -> {});
         node.start();
-        System.out.println("clickagg-es started");
+        System.out.println("clickagg-es started (" + productionCheck() + ")");
         CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             try { node.close(); } catch (Exception e) { e.printStackTrace(); }
