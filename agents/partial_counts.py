@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from clickagg.aio import quietly
+from clickagg.aio import OneInFlight, quietly
 from clickagg.config import Settings
 from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
@@ -48,13 +48,7 @@ class SourceTask:
         self.position = position
         self.consumed = position
         self.clock = clock
-        self.inflight: asyncio.Task[None] | None = None
-
-    async def settle(self) -> None:
-        """Wait for the transaction in flight; its failure is raised here (the stage restarts)."""
-        if self.inflight is not None:
-            inflight, self.inflight = self.inflight, None
-            await inflight
+        self.inflight = OneInFlight()  # one transaction at a time per producer
 
 
 class PartialCounter:
@@ -88,7 +82,7 @@ class PartialCounter:
                 # Live traffic arrives in small batches anyway, so latency is unaffected.
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=200_000)
                 async with self.lock:
-                    self._raise_failed_transactions()
+                    await self._settle_finished_transactions()
                     await self._process(batches)
                     await self._advance_idle()
                     record_lag(self.consumer, {tp: t.position for tp, t in self.tasks.items()}, "stage1")
@@ -130,14 +124,15 @@ class PartialCounter:
         for tp in partitions:
             task = self.tasks.pop(tp, None)
             if task is not None:
-                await quietly(task.settle())  # a failed one is re-read by the next owner: still exact
+                # A failed transaction is re-read by the next owner: still exact.
+                await quietly(task.inflight.settle())
                 await quietly(task.producer.stop())
 
-    def _raise_failed_transactions(self) -> None:
-        for task in self.tasks.values():
-            inflight = task.inflight
-            if inflight is not None and inflight.done() and not inflight.cancelled() and inflight.exception():
-                raise RuntimeError(f"stage 1 transaction for {task.tp} failed") from inflight.exception()
+    async def _settle_finished_transactions(self) -> None:
+        """A failed transaction fails the stage now, not at that partition's next batch."""
+        for task in list(self.tasks.values()):
+            if task.inflight.finished:
+                await task.inflight.settle()
 
     # -- the hot path ------------------------------------------------------------------------------
     async def _process(self, batches: dict[TopicPartition, list[Any]]) -> None:
@@ -170,10 +165,7 @@ class PartialCounter:
             METRICS.inc("events_rejected_total", 1, {"reason": reason})
         next_offset = records[-1].offset + 1
         task.consumed = next_offset
-        await task.settle()  # one transaction at a time per producer
-        task.inflight = asyncio.create_task(
-            self._transact(task, acc, rejected, next_offset, task.clock.watermark)
-        )
+        await task.inflight.start(self._transact(task, acc, rejected, next_offset, task.clock.watermark))
 
     async def _transact(
         self,
@@ -239,7 +231,7 @@ class PartialCounter:
         work = []
         for tp in quiet:
             task = self.tasks[tp]
-            await task.settle()
+            await task.inflight.settle()
             caught_up = task.position >= ends.get(tp, task.position + 1)
             if task.clock.advance_if_idle(wall, idle_ms, caught_up):
                 work.append(self._transact(task, {}, [], task.position, task.clock.watermark))

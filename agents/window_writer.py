@@ -19,7 +19,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from elasticsearch.helpers import async_scan
 
-from clickagg.aio import quietly
+from clickagg.aio import OneInFlight, quietly
 from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
@@ -62,7 +62,7 @@ class WindowWriter:
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.last_flush = time.monotonic()
-        self.writing: asyncio.Task[None] | None = None  # the flush whose writes and commit are in flight
+        self.writing = OneInFlight()  # the flush whose writes and commit are in flight
 
     async def run(self, stopping: asyncio.Event) -> None:
         self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 8 * 1024 * 1024)
@@ -71,9 +71,9 @@ class WindowWriter:
         try:
             while not stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-                if self.writing is not None and self.writing.done():
-                    await self._settle()  # raises if that flush failed: the stage restarts
-                if not batches and self.writing is None and self.refresh.due(time.monotonic(), idle=True):
+                if self.writing.finished:
+                    await self.writing.settle()  # raises if that flush failed: the stage restarts
+                if not batches and self.writing.idle and self.refresh.due(time.monotonic(), idle=True):
                     await self._refresh()  # nothing more to read: make what was written visible now
                 async with self.lock:
                     finals = 0
@@ -100,7 +100,7 @@ class WindowWriter:
                         await self._flush(list(self.states))
         finally:
             async with self.lock:
-                await quietly(self._settle())
+                await quietly(self.writing.settle())
                 if self.states:
                     await self._flush(list(self.states), final_pass=True)
                 if self.refresh.pending:
@@ -134,18 +134,12 @@ class WindowWriter:
                 # needs to rebuild the keys that are still open.
                 meta = orjson.dumps(state.watermark.snapshot()).decode()
                 offsets[tp] = (state.commit_floor(self.positions[tp]), meta)
-        await self._settle()
+        await self.writing.settle()
         job = self._write_and_commit(writes, offsets, closed)
         if final_pass:
             await job
         else:
-            self.writing = asyncio.create_task(job)
-
-    async def _settle(self) -> None:
-        """Wait for the flush in flight; its failure is raised here."""
-        if self.writing is not None:
-            writing, self.writing = self.writing, None
-            await writing
+            await self.writing.start(job)
 
     async def _write_and_commit(
         self,

@@ -22,7 +22,8 @@ import org.junit.runner.RunWith;
 @ThreadLeakScope(ThreadLeakScope.Scope.NONE)
 @TimeoutSuite(millis = Integer.MAX_VALUE)
 public class EsNode {
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
+        productionSystemProperties();
         LogConfigurator.configureWithoutConfig(Settings.EMPTY);
         var result = JUnitCore.runClasses(EsNode.class);
         result.getFailures().forEach(f -> { System.err.println(f.getTrace()); });
@@ -33,13 +34,17 @@ public class EsNode {
      * ESTestCase's static initializer (run when the test framework is first used) sets system
      * properties for ES's own test suites: Netty's "paranoid" leak detection (a stack trace recorded
      * on every buffer access) and, at random, java.time-only date parsing (ES's fast ISO-8601 parser
-     * off). A served node must behave like a production one, so run that initializer first and undo
-     * both before Netty or the date formatters are loaded.
+     * off). A served node must behave like a production one. The date formatters read their property
+     * once, when their class initializes, and that can happen inside ESTestCase's initializer itself:
+     * so they are initialized first, with the property absent; then ESTestCase; then Netty's level
+     * is set back.
      */
     static void productionSystemProperties() throws ClassNotFoundException {
-        Class.forName("org.elasticsearch.test.ESTestCase", true, EsNode.class.getClassLoader());
-        System.setProperty("io.netty.leakDetection.level", "disabled");
+        ClassLoader loader = EsNode.class.getClassLoader();
         System.clearProperty("es.datetime.java_time_parsers");
+        Class.forName("org.elasticsearch.common.time.DateFormatters", true, loader);
+        Class.forName("org.elasticsearch.test.ESTestCase", true, loader);
+        System.setProperty("io.netty.leakDetection.level", "disabled");
         io.netty.util.ResourceLeakDetector.setLevel(io.netty.util.ResourceLeakDetector.Level.DISABLED);
     }
 
@@ -54,7 +59,6 @@ public class EsNode {
     @Test
     @Timeout(millis = Integer.MAX_VALUE)
     public void serve() throws Exception {
-        productionSystemProperties();
         String home = System.getProperty("clickagg.es.home");
         Settings settings = Settings.builder()
             .put("cluster.name", "clickagg-local")
