@@ -24,6 +24,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
 from clickagg.config import Settings
+from clickagg.query import rank_articles
 
 DEFAULT_MINUTES = 30
 MAX_MINUTES = 24 * 60
@@ -262,13 +263,14 @@ async def top_articles(
             }
         },
     )
-    rows = [
-        ArticleRow(int(b["key"]), int(b["impression"]["value"]), int(b["click"]["value"]))
+    sums = (
+        (int(b["key"]), int(b["impression"]["value"]), int(b["click"]["value"]))
         for b in resp["aggregations"]["articles"]["buckets"]
+    )
+    # The read side's ranking (exact CTR comparison, same tie-breaks), so both rank alike.
+    return [
+        ArticleRow(a.article_id, a.impressions, a.clicks) for a in rank_articles(sums, limit, min_impressions)
     ]
-    eligible = [r for r in rows if r.impression >= max(min_impressions, 1)]
-    eligible.sort(key=lambda r: (-r.ctr, -r.impression, r.article_id))
-    return eligible[:limit]
 
 
 async def snapshot(
