@@ -19,13 +19,16 @@ def _stack(args: argparse.Namespace) -> int:
     layout = StackLayout.from_env(kafka_port=args.kafka_port, es_port=args.es_port)
     if args.action == "up":
         print("\n".join(manager.up(layout, args.service)))
+        if args.service == "opensearch":
+            print(f"OpenSearch:    http://127.0.0.1:{layout.opensearch_port}")
+            return 0
         print(f"Kafka:         {layout.kafka_bootstrap}\nElasticsearch: {layout.es_url}")
         return 0
     if args.action == "down":
         print("\n".join(manager.down(layout, args.service, kill=args.kill)))
         return 0
     if args.action == "restart":
-        manager.down(layout, args.service, kill=args.kill)
+        manager.down(layout, args.service, kill=args.kill, opt_in=args.service is not None)
         print("\n".join(manager.up(layout, args.service)))
         return 0
     ok, lines = manager.status(layout)
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="local real Kafka + Elasticsearch (no Docker)")
     stack.add_argument("action", choices=["up", "down", "status", "restart"])
-    stack.add_argument("service", nargs="?", choices=["kafka", "elasticsearch"], help="only this service")
+    stack.add_argument("service", nargs="?", choices=["kafka", "elasticsearch", "opensearch"], help="only this service (opensearch: opt-in)")
     stack.add_argument("--kafka-port", type=int, default=None)
     stack.add_argument("--es-port", type=int, default=None)
     stack.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 KAFKA_VERSION = "3.9.1"
 ELASTICSEARCH_VERSION = "8.19.21"
+OPENSEARCH_VERSION = "2.19.6"  # opt-in: `clickagg stack up opensearch`
 
 
 class StackError(Exception):
@@ -40,6 +41,7 @@ class StackLayout:
     state_dir: Path
     kafka_port: int
     es_port: int
+    opensearch_port: int = 9201
 
     @classmethod
     def from_env(cls, kafka_port: int | None = None, es_port: int | None = None) -> StackLayout:
@@ -50,6 +52,7 @@ class StackLayout:
             state_dir=state,
             kafka_port=kafka_port or _env_port("CLICKAGG_KAFKA_PORT", 9092),
             es_port=es_port or _env_port("CLICKAGG_ES_PORT", 9200),
+            opensearch_port=_env_port("CLICKAGG_OPENSEARCH_PORT", 9201),
         )
 
     @property

@@ -7,18 +7,20 @@ import os
 
 from clickagg.stack import procs
 from clickagg.stack.layout import StackError, StackLayout
+from clickagg.stack.opensearch import opensearch_service
 from clickagg.stack.services import Service, elasticsearch_service, java_major, kafka_service, wait_healthy
 
 HEALTH_TIMEOUT_S = float(os.environ.get("CLICKAGG_STACK_TIMEOUT", "180"))
+OPT_IN = ("opensearch",)  # started only when named; `down` and `status` still cover them
 
 
-def services(layout: StackLayout, only: str | None = None) -> list[Service]:
-    all_services = [kafka_service(layout), elasticsearch_service(layout)]
+def services(layout: StackLayout, only: str | None = None, opt_in: bool = False) -> list[Service]:
+    all_services = [kafka_service(layout), elasticsearch_service(layout), opensearch_service(layout)]
     if only is None:
-        return all_services
+        return [s for s in all_services if opt_in or s.name not in OPT_IN]
     chosen = [s for s in all_services if s.name == only]
     if not chosen:
-        raise StackError(f"unknown service {only!r}; choose kafka or elasticsearch")
+        raise StackError(f"unknown service {only!r}; choose kafka, elasticsearch or opensearch")
     return chosen
 
 
@@ -45,15 +47,15 @@ def up(layout: StackLayout, only: str | None = None) -> list[str]:
 
 
 def _port_var(name: str) -> str:
-    return "KAFKA" if name == "kafka" else "ES"
+    return {"kafka": "KAFKA", "opensearch": "OPENSEARCH"}.get(name, "ES")
 
 
-def down(layout: StackLayout, only: str | None = None, kill: bool = False) -> list[str]:
+def down(layout: StackLayout, only: str | None = None, kill: bool = False, opt_in: bool = True) -> list[str]:
     """Stop only the processes this stack started (pid file + command-line tag must both match)."""
     import signal
 
     lines = []
-    for service in reversed(services(layout, only)):
+    for service in reversed(services(layout, only, opt_in=opt_in)):
         pid = procs.owned_pid(layout.pid_file(service.name), service.tag(layout))
         if pid is None:
             lines.append(f"{service.name:<14} not running")
@@ -68,8 +70,11 @@ def status(layout: StackLayout) -> tuple[bool, list[str]]:
     """What runs where; the bool is True when every service is running and healthy."""
     ok = True
     lines = []
-    for service in services(layout):
+    for service in services(layout, opt_in=True):
         pid = procs.owned_pid(layout.pid_file(service.name), service.tag(layout))
+        if pid is None and service.name in OPT_IN:
+            lines.append(f"{service.name:<14} stopped (opt-in: clickagg stack up {service.name})")
+            continue
         if pid is None:
             ok = False
             lines.append(f"{service.name:<14} stopped")
