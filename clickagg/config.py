@@ -31,6 +31,7 @@ class Settings:
     reference_reload_seconds: float = 10.0
     reference_max_bad_ratio: float = 0.01
     flush_interval_seconds: float = 1.0
+    max_future_seconds: int = 300
 
     @property
     def dlq(self) -> str:
@@ -54,6 +55,8 @@ class Settings:
             raise ConfigError(f"WINDOW_SECONDS must be a positive integer, got {self.window_seconds}")
         if self.allowed_lateness_seconds < 0:
             raise ConfigError("ALLOWED_LATENESS_SECONDS must be >= 0")
+        if self.max_future_seconds < 0:
+            raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:
             raise ConfigError("IDLE_TIMEOUT_SECONDS must be > 0")
         if not 0 < self.web_port < 65536:

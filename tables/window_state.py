@@ -22,6 +22,15 @@ Entry = list[int]
 Rest = tuple[str | None, int | None, int]  # (gender, segment_id, article_id)
 
 
+class LateRow(NamedTuple):
+    """A row that reached a window already final: never dropped silently, dead-lettered by stage 2."""
+
+    offset: int  # partials offset of its envelope
+    source: int  # source partition
+    window_start: int
+    row: tuple[Any, ...]  # (gender, segment_id, article_id, impressions, clicks)
+
+
 class Write(NamedTuple):  # a tuple, not a frozen dataclass: ~1.4M are built per 5M events
     doc_id: str
     version: int
@@ -43,6 +52,11 @@ class WindowState:
     finals: list[Write] = field(default_factory=list)
     watermark: MinWatermark = field(default_factory=MinWatermark)
     closed_below: int = NO_WATERMARK  # windows whose close time <= this are final and dropped
+    # Envelopes below this offset were applied before the restart (see clickagg.core.commit_meta):
+    # their rows for final windows are replays, skipped. None: unknown (older metadata), all skipped.
+    replay_below: int | None = 0
+    version: int = 0  # 1 + the offset of the last envelope applied
+    late: list[LateRow] = field(default_factory=list)  # taken by the writer with take_late()
     late_rows: int = 0
 
     def load(self, key: GroupKey, impressions: int, clicks: int, version: int) -> None:
@@ -50,20 +64,19 @@ class WindowState:
         self.windows.setdefault(key[0], {})[(key[1], key[2], key[3])] = [impressions, clicks, version]
 
     def apply(self, offset: int, envelope: dict[str, Any]) -> None:
-        """Add one envelope's rows, then move the watermark (rows precede their marker).
+        """Add one envelope's rows, then record its watermark (rows precede their marker).
 
-        Envelope rows come grouped by window, `"windows": [[start, [[gender, segment, article,
-        impressions, clicks], ...]], ...]`; the older flat `"rows"` form is still read.
+        Envelope rows come grouped by window (see clickagg.core.envelope). Windows are not closed
+        here: the writer first proves it knows every source partition (a topic may have grown),
+        then calls close().
         """
         version = offset + 1
         span = self.window_ms + self.lateness_ms  # a window closes at start + span
         closed_below = self.closed_below
         windows, dirty, dirty_from = self.windows, self.dirty, self.dirty_from
-        groups = envelope["windows"] if "windows" in envelope else _group_rows(envelope["rows"])
-        for start, rows in groups:
+        for start, rows in envelope["windows"]:
             if start + span <= closed_below:
-                # Cannot happen for rows stage 1 let through; a replay of an already-final key lands here.
-                self.late_rows += len(rows)
+                self._late(offset, envelope["src"], start, rows)
                 continue
             bucket = windows.get(start)
             if bucket is None:
@@ -88,22 +101,49 @@ class WindowState:
             if applied and start not in dirty_from:
                 dirty_from[start] = offset
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
-        self._close(version)
+        self.version = version
 
-    def _close(self, version: int) -> None:
+    def _late(self, offset: int, source: int, start: int, rows: list[Any]) -> None:
+        if self.replay_below is None or offset < self.replay_below:
+            return  # a replay of an envelope applied before the restart: that window is final
+        self.late_rows += len(rows)
+        self.late.extend(LateRow(offset, source, start, tuple(row)) for row in rows)
+
+    def take_late(self) -> list[LateRow]:
+        late, self.late = self.late, []
+        return late
+
+    def know_sources(self, sources: int) -> None:
+        """The source topic has (at least) this many partitions: each must report before a close."""
+        if sources > self.watermark.sources:
+            self.watermark.sources = sources
+
+    def would_close(self) -> bool:
+        """The watermark has passed the close time of an open window (cheap: a handful of windows)."""
+        mark = self.watermark.current()
+        if mark <= self.closed_below:
+            return False
+        return any(closes_at(s, self.window_ms, self.lateness_ms) <= mark for s in self.windows)
+
+    def close(self) -> None:
+        """Finalise every window whose close time the watermark has passed (see apply)."""
         mark = self.watermark.current()
         if mark <= self.closed_below:
             return
         self.closed_below = mark
+        version = self.version
         for start in sorted(
             s for s in self.windows if closes_at(s, self.window_ms, self.lateness_ms) <= mark
         ):
             bucket = self.windows.pop(start)
             self.dirty.pop(start, None)
             self.dirty_from.pop(start, None)
-            for (gender, segment, article), (imp, clk, _) in bucket.items():
+            for (gender, segment, article), (imp, clk, applied) in bucket.items():
                 key = (start, gender, segment, article)
-                self.finals.append(self._write(key, imp, clk, version, final=True))
+                # At least the key's own version: a restored document may be newer than any
+                # envelope applied since the restart.
+                final_version = version if version > applied else applied
+                self.finals.append(self._write(key, imp, clk, final_version, final=True))
 
     def _write(self, key: GroupKey, imp: int, clk: int, version: int, final: bool) -> Write:
         source = document(key, imp, clk, final, self.partition)
@@ -141,11 +181,3 @@ class WindowState:
         for start, bucket in self.windows.items():
             for gender, segment, article in bucket:
                 yield (start, gender, segment, article)
-
-
-def _group_rows(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
-    """The older flat envelope form, [start, gender, segment, article, imp, clk] per row, grouped."""
-    groups: dict[int, list[list[Any]]] = {}
-    for start, *rest in rows:
-        groups.setdefault(start, []).append(rest)
-    return list(groups.items())

@@ -19,6 +19,11 @@ from clickagg.core.watermarks import SourceClock
 
 Lookup = Callable[[int], tuple[str | None, int | None]]
 
+# The last millisecond a document's `time` can be written as (9999-12-31T23:59:59.999Z): a window
+# must also end by then. Later record timestamps are valid int64s but no date: `bad_timestamp`.
+LAST_TIME_MS = 253_402_300_799_999
+DEFAULT_MAX_FUTURE_MS = 300_000
+
 
 def aggregate_batch(
     records: Sequence[Any],
@@ -28,15 +33,22 @@ def aggregate_batch(
     lateness_ms: int,
     time_field: str | None,
     now_ms: int,
+    max_future_ms: int = DEFAULT_MAX_FUTURE_MS,
 ) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
     """records need `.value` (bytes) and `.timestamp` (ms). Returns partial counts and rejects.
 
-    The clock's watermark is the highest event time seen before each record; a record whose window
-    closed under it (end + lateness <= watermark) is rejected as "late".
+    The clock's watermark is the highest event time seen before each record, but never beyond the
+    wall clock (now_ms): one producer with a fast clock must not make everyone else's present events
+    late (observed: one record 90 s ahead dead-lettered 2,365 valid events). A future-dated event
+    still counts, in its own window, which closes only when its time really comes; one more than
+    max_future_ms ahead is rejected as "future". A record whose window closed under the watermark
+    (end + lateness <= watermark) is rejected as "late".
     """
     acc: dict[GroupKey, Counts] = {}
     rejected: list[tuple[Any, str]] = []
     watermark = clock.watermark
+    last_start = LAST_TIME_MS - window_ms  # its window must end by LAST_TIME_MS
+    future_from = min(now_ms + max_future_ms, last_start)
     seen = False
     loads = orjson.loads
     for record in records:
@@ -72,12 +84,15 @@ def aggregate_batch(
         if ts is None or ts < 0:
             rejected.append((record, "no_timestamp"))
             continue
+        if ts > future_from:
+            rejected.append((record, "bad_timestamp" if ts > last_start else "future"))
+            continue
         start = ts - ts % window_ms
         if start + window_ms + lateness_ms <= watermark:
             rejected.append((record, "late"))
             continue
         if ts > watermark:
-            watermark = ts
+            watermark = ts if ts <= now_ms else max(watermark, now_ms)
         seen = True
         gender, segment = lookup(user)
         key = (start, gender, segment, article)

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clickagg.core.batch import aggregate_batch
+from clickagg.core.batch import LAST_TIME_MS, aggregate_batch
 from clickagg.core.events import CLICK, IMPRESSION, parse_event
 from clickagg.core.watermarks import SourceClock
 from clickagg.core.windows import is_late, window_start
@@ -27,7 +27,7 @@ class Rec:
 
 
 def plain(
-    records: list[Rec], clock: SourceClock, size: int, lateness: int
+    records: list[Rec], clock: SourceClock, size: int, lateness: int, now: int, max_future: int
 ) -> tuple[dict[object, list[int]], list[str]]:
     acc: dict[object, list[int]] = {}
     reasons = []
@@ -40,10 +40,16 @@ def plain(
         if r.timestamp is None or r.timestamp < 0:
             reasons.append("no_timestamp")
             continue
+        if r.timestamp > LAST_TIME_MS - size:
+            reasons.append("bad_timestamp")
+            continue
+        if r.timestamp > now + max_future:
+            reasons.append("future")
+            continue
         if is_late(r.timestamp, clock.watermark, size, lateness):
             reasons.append("late")
             continue
-        clock.observe(r.timestamp, now_ms=0)
+        clock.observe(min(r.timestamp, now), now_ms=0)  # the watermark never passes the wall clock
         counts = acc.setdefault((window_start(r.timestamp, size), *lookup(user), article), [0, 0])
         if action == IMPRESSION:
             counts[0] += 1
@@ -62,15 +68,20 @@ values = st.one_of(
     st.binary(max_size=12),
     st.none(),
 )
-records = st.lists(st.builds(Rec, values, st.one_of(st.integers(-5, 400_000), st.none())), max_size=60)
+timestamps = st.one_of(
+    st.integers(-5, 400_000),
+    st.none(),
+    st.sampled_from([LAST_TIME_MS - 60_000, LAST_TIME_MS - 59_999, LAST_TIME_MS, 2**63 - 1]),
+)
+records = st.lists(st.builds(Rec, values, timestamps), max_size=60)
 
 
 @settings(max_examples=400)
-@given(records, st.integers(-1, 300_000))
-def test_fast_path_equals_plain_rules(recs: list[Rec], start_watermark: int) -> None:
+@given(records, st.integers(-1, 300_000), st.integers(0, 350_000), st.sampled_from([0, 1000, 90_000]))
+def test_fast_path_equals_plain_rules(recs: list[Rec], start_watermark: int, now: int, future: int) -> None:
     fast_clock, plain_clock = SourceClock(watermark=start_watermark), SourceClock(watermark=start_watermark)
-    acc, rejected = aggregate_batch(recs, lookup, fast_clock, 60_000, 5_000, None, now_ms=0)
-    want_acc, want_reasons = plain(recs, plain_clock, 60_000, 5_000)
+    acc, rejected = aggregate_batch(recs, lookup, fast_clock, 60_000, 5_000, None, now, future)
+    want_acc, want_reasons = plain(recs, plain_clock, 60_000, 5_000, now, future)
     assert acc == want_acc
     assert [reason for _, reason in rejected] == want_reasons
     assert fast_clock.watermark == plain_clock.watermark

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark, SourceClock
 from clickagg.core.windows import closes_at, is_late, window_start
-from tables.window_state import WindowState
+from tables.window_state import LateRow, WindowState
 
 MIN = 60_000
 
@@ -45,15 +45,6 @@ def envelope(src: int, wm: int, rows: list[list[object]], n: int = 1) -> dict[st
     return {"src": src, "n": n, "wm": wm, "windows": list(windows.items())}
 
 
-def test_the_older_flat_envelope_form_applies_the_same() -> None:
-    rows: list[list[object]] = [[0, "f", 1, 7, 2, 1], [60_000, None, None, 8, 1, 0], [0, "m", 2, 7, 1, 0]]
-    grouped, flat = (WindowState(partition=0, window_ms=MIN, lateness_ms=0) for _ in range(2))
-    grouped.apply(3, envelope(0, 5, rows))
-    flat.apply(3, {"src": 0, "n": 1, "wm": 5, "rows": rows})
-    assert grouped.take_writes() == flat.take_writes()
-    assert grouped.windows == flat.windows and len(grouped.windows[0]) == 2
-
-
 def test_apply_is_idempotent_and_versions_follow_offsets() -> None:
     state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
     state.apply(10, envelope(0, 5, [[0, "f", 1, 7, 2, 1]]))
@@ -77,6 +68,8 @@ def test_window_closes_when_min_watermark_passes_end_plus_lateness() -> None:
     state.apply(1, envelope(1, 90_000, [[60_000, "m", 2, 7, 1, 0]], n=2))
     assert all(not w.final for w in state.take_writes())
     state.apply(2, envelope(0, 61_000, []))
+    assert state.would_close()
+    state.close()
     finals = [w for w in state.take_writes() if w.final]
     assert [(w.source["time"], w.version) for w in finals] == [("1970-01-01T00:00:00.000Z", 3)]
     assert list(state.open_keys()) == [(60_000, "m", 2, 7)]
@@ -101,6 +94,46 @@ def test_historical_windows_get_only_final_writes_and_hold_back_the_commit() -> 
     assert [w.window_start for w in writes] == [60_000]
     assert state.commit_floor(position=7) == 5  # the first window's change is still unwritten
     state.apply(7, envelope(0, 60_000, []))  # watermark closes window 0: its final is written
+    state.close()
     (final,) = state.take_writes(live_after_ms=100_000)
     assert final.final and final.window_start == 0 and final.version == 8
     assert state.commit_floor(position=8) == 8
+
+
+def test_a_row_for_a_final_window_is_late_unless_it_is_a_replay() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.apply(0, envelope(0, 70_000, [[0, "f", 1, 7, 1, 0]]))
+    state.close()
+    assert [w.final for w in state.take_writes()] == [True]
+    state.apply(1, envelope(1, 70_000, [[0, "m", 2, 8, 3, 1]]))  # e.g. a source not known before
+    assert state.take_late() == [LateRow(1, 1, 0, ("m", 2, 8, 3, 1))] and state.late_rows == 1
+    assert state.take_late() == []
+    replayed = WindowState(partition=0, window_ms=MIN, lateness_ms=0, closed_below=70_000, replay_below=5)
+    replayed.apply(4, envelope(0, 70_000, [[0, "f", 1, 7, 1, 0]]))  # below the recorded position
+    assert replayed.take_late() == [] and replayed.late_rows == 0
+
+
+def test_a_window_waits_for_every_known_source_partition() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.apply(0, envelope(0, 70_000, [[0, "f", 1, 7, 1, 0]], n=2))
+    state.apply(1, envelope(1, 70_000, [], n=2))
+    state.know_sources(3)  # the topic grew: partition 2 has not reported yet
+    assert not state.would_close()
+    state.close()
+    assert list(state.open_keys()) == [(0, "f", 1, 7)]
+    state.apply(2, envelope(2, 65_000, [[0, None, None, 7, 1, 0]], n=3))
+    assert state.would_close()
+    state.close()
+    assert sorted((w.source["gender"] or "", w.final) for w in state.take_writes()) == [
+        ("", True),
+        ("f", True),
+    ]
+
+
+def test_a_final_write_is_never_below_a_restored_documents_version() -> None:
+    state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
+    state.load((0, "f", 1, 7), impressions=4, clicks=1, version=21)
+    state.watermark.update(0, 70_000, 1)
+    state.close()
+    (final,) = state.take_writes()
+    assert final.final and final.version == 21
