@@ -11,21 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, NamedTuple
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from clickagg.aio import OneInFlight, quietly
+from clickagg.aio import OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
+from clickagg.core import commit_meta, dead_letters, envelope
 from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.watermarks import SourceClock
-from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
+from clickagg.kafka_util import SendLimits, committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 
 log = logging.getLogger(__name__)
+
+METADATA_MAX_AGE_MS = 3000
+TRANSACTION_TIMEOUT_MS = 30_000  # the broker aborts a transaction left open longer than this
+TRANSACTION_DEADLINE_S = 2 * TRANSACTION_TIMEOUT_MS / 1000
 
 
 def now_ms() -> int:
@@ -55,12 +60,18 @@ class PartialCounter:
     """Consumes the events topic in batches and emits transactional partials (see module doc)."""
 
     def __init__(
-        self, settings: Settings, reference: Any, partials_partitions: int, source_partitions: int
+        self,
+        settings: Settings,
+        reference: Any,
+        partials_partitions: int,
+        source_partitions: int,
+        limits: SendLimits,
     ) -> None:
         self.s = settings
         self.reference = reference
         self.partials_partitions = partials_partitions
-        self.source_partitions = source_partitions
+        self.source_partitions = source_partitions  # grows with the topic (see _sources)
+        self.limits = limits
         self.group_id = f"{settings.app_id}-stage1"
         self.tasks: dict[TopicPartition, SourceTask] = {}
         self.lock = asyncio.Lock()
@@ -70,8 +81,14 @@ class PartialCounter:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
         # Raw records: the hot path reads offset, timestamp, key and value only (clickagg.raw_records).
+        # Metadata every few seconds: partitions added to the topic are found (and assigned by a
+        # rebalance) within seconds, not after the client's default 5 minutes.
         self.consumer = transactional_reader(
-            self.s.kafka_bootstrap_servers, self.group_id, 4 * 1024 * 1024, raw=True
+            self.s.kafka_bootstrap_servers,
+            self.group_id,
+            4 * 1024 * 1024,
+            raw=True,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         await self.consumer.start()
         self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
@@ -102,15 +119,16 @@ class PartialCounter:
                 transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
                 enable_idempotence=True,
                 linger_ms=5,
-                max_batch_size=1024 * 1024,
-                max_request_size=8 * 1024 * 1024,
+                max_batch_size=self.limits.batch_bytes,
+                max_request_size=self.limits.request_bytes,
+                transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
             )
             await producer.start()  # init_transactions: fences any previous owner, aborts its open txn
             producers[tp] = producer
         committed = await committed_with_metadata(self.consumer, new) if new else {}
         for tp in new:
             offset, meta = committed.get(tp, (None, ""))
-            clock = SourceClock(watermark=int(meta) if meta.lstrip("-").isdigit() else -1)
+            clock = SourceClock(watermark=commit_meta.decode_source(meta))
             if offset is None:
                 await self.consumer.seek_to_beginning(tp)
                 position = await self.consumer.position(tp)
@@ -159,13 +177,14 @@ class PartialCounter:
             self.s.lateness_ms,
             self.s.event_time_field or None,
             now_ms(),
+            self.s.max_future_seconds * 1000,
         )
-        METRICS.inc("events_in_total", len(records), {"partition": task.tp.partition})
-        for _, reason in rejected:
-            METRICS.inc("events_rejected_total", 1, {"reason": reason})
         next_offset = records[-1].offset + 1
         task.consumed = next_offset
-        await task.inflight.start(self._transact(task, acc, rejected, next_offset, task.clock.watermark))
+        tally = Tally(len(records), len(records) - len(rejected), rejected)
+        await task.inflight.start(
+            self._bounded(self._transact(task, acc, rejected, next_offset, task.clock.watermark, tally))
+        )
 
     async def _transact(
         self,
@@ -174,9 +193,18 @@ class PartialCounter:
         rejected: list[tuple[Any, str]],
         next_offset: int,
         watermark: int,
+        tally: Tally | None = None,
     ) -> None:
         """Partials, dead letters and the source offset (with the watermark after the batch) in one
-        transaction."""
+        transaction.
+
+        Every send is awaited before the commit: aiokafka commits a transaction even when one of
+        its batches failed (observed: a too-large record failed, later batches failed with
+        OutOfOrderSequenceNumber, the commit went through and the batch's data was gone). A failed
+        send raises here, the transaction aborts, the stage restarts and the batch is read again;
+        envelopes and dead letters are made to fit the topics' limits so that it cannot fail the
+        same way again.
+        """
         n = self.partials_partitions
         # Per partials partition, rows grouped by window (stage 2 then finds each window once).
         groups: list[dict[int, list[tuple[Any, ...]]]] = [{} for _ in range(n)]
@@ -188,23 +216,54 @@ class PartialCounter:
                 rows = by_window[start] = []
             rows.append((gender, segment, article, imp, clk))
         producer = task.producer
+        sources = self._sources()
         async with producer.transaction():
+            sent = []
             for dest in range(self.partials_partitions):
-                envelope = {
-                    "src": task.tp.partition,
-                    "n": self.source_partitions,
-                    "wm": watermark,
-                    "windows": list(groups[dest].items()),
-                }
-                await producer.send(self.s.partials_topic, orjson.dumps(envelope), partition=dest)
+                for value in envelope.encode(
+                    task.tp.partition, sources, watermark, groups[dest], self.limits.envelope_bytes
+                ):
+                    sent.append(await producer.send(self.s.partials_topic, value, partition=dest))
             for record, reason in rejected:
-                await producer.send(
-                    self.s.dlq, record.value, key=record.key, headers=dlq_headers(task.tp, record, reason)
+                letter = dead_letters.fit(
+                    record.value,
+                    record.key,
+                    dead_letters.source_headers(
+                        reason, task.tp.topic, task.tp.partition, record.offset, record.timestamp
+                    ),
+                    self.limits.dead_letter_bytes,
                 )
+                sent.append(
+                    await producer.send(self.s.dlq, letter.value, key=letter.key, headers=letter.headers)
+                )
+            await asyncio.gather(*sent)  # raises the first failed send: the transaction aborts
             await producer.send_offsets_to_transaction(
-                {task.tp: (next_offset, str(watermark))}, self.group_id
+                {task.tp: (next_offset, commit_meta.encode_source(watermark))}, self.group_id
             )
         task.position = next_offset
+        if tally is not None:
+            tally.record(task.tp.partition)
+
+    async def _bounded(self, transaction: Coroutine[Any, Any, None]) -> None:
+        """A transaction that cannot finish in time fails the stage, which restarts with new clients.
+
+        Observed: after an Elasticsearch outage and a broker crash, the producers retried
+        NotEnoughReplicas for 20 minutes and nothing moved. Fresh producers re-initialise their
+        transactional ids (fencing and aborting the stuck ones) and recover within seconds.
+        """
+        try:
+            await asyncio.wait_for(transaction, TRANSACTION_DEADLINE_S)
+        except TimeoutError:
+            raise StageStuck(
+                f"stage 1: a transaction did not commit within {TRANSACTION_DEADLINE_S:.0f}s"
+            ) from None
+
+    def _sources(self) -> int:
+        """Source partitions known now: envelopes tell stage 2 how many must report (topic growth)."""
+        assert self.consumer is not None
+        known = len(self.consumer.partitions_for_topic(self.s.events_topic) or ())
+        self.source_partitions = max(self.source_partitions, known)
+        return self.source_partitions
 
     async def _advance_idle(self) -> None:
         """Quiet, caught-up partitions move their watermark on wall time so the last window closes.
@@ -234,20 +293,26 @@ class PartialCounter:
             await task.inflight.settle()
             caught_up = task.position >= ends.get(tp, task.position + 1)
             if task.clock.advance_if_idle(wall, idle_ms, caught_up):
-                work.append(self._transact(task, {}, [], task.position, task.clock.watermark))
+                work.append(self._bounded(self._transact(task, {}, [], task.position, task.clock.watermark)))
         if work:
             await asyncio.gather(*work)
 
 
-def dlq_headers(tp: TopicPartition, record: Any, reason: str) -> list[tuple[str, bytes]]:
-    """Dead letters keep the original bytes as value; where they came from travels in headers."""
-    return [
-        ("reason", reason.encode()),
-        ("source.topic", tp.topic.encode()),
-        ("source.partition", str(tp.partition).encode()),
-        ("source.offset", str(record.offset).encode()),
-        ("source.timestamp", str(record.timestamp).encode()),
-    ]
+class Tally(NamedTuple):
+    """One batch's records, for the invariant records_in == counted + dead-lettered (per partition),
+    recorded only once its transaction committed, so the metrics never count what was rolled back."""
+
+    records: int
+    counted: int
+    rejected: list[tuple[Any, str]]
+
+    def record(self, partition: int) -> None:
+        labels: dict[str, object] = {"partition": partition}
+        METRICS.inc("events_in_total", self.records, labels)
+        METRICS.inc("records_counted_total", self.counted, labels)
+        METRICS.inc("records_dead_lettered_total", len(self.rejected), labels)
+        for _, reason in self.rejected:
+            METRICS.inc("events_rejected_total", 1, {"reason": reason})
 
 
 class _Listener(ConsumerRebalanceListener):

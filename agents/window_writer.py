@@ -16,19 +16,21 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch.helpers import async_scan
 
-from clickagg.aio import OneInFlight, quietly
+from clickagg.aio import OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
+from clickagg.core import commit_meta, envelope
 from clickagg.core.documents import iso
-from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
+from clickagg.core.watermarks import NO_WATERMARK
 from clickagg.es import schema
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
-from clickagg.kafka_util import committed_with_metadata, record_lag, transactional_reader
+from clickagg.kafka_util import committed_with_metadata, partition_counts, record_lag, transactional_reader
 from clickagg.metrics import METRICS
-from tables.window_state import WindowState, Write
+from tables.window_state import LateRow, WindowState, Write
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class ProgressWrite(NamedTuple):
 
 
 MAX_PENDING_FINALS = 50_000  # flush early when this many final documents wait
+COMMIT_DEADLINE_S = 30.0  # an offset commit that takes longer fails the stage (restart, new clients)
 
 
 def _ms(iso: str) -> int:
@@ -63,53 +66,102 @@ class WindowWriter:
         self.consumer: AIOKafkaConsumer | None = None
         self.last_flush = time.monotonic()
         self.writing = OneInFlight()  # the flush whose writes and commit are in flight
+        self.admin: AIOKafkaAdminClient | None = None  # reads the source topic's partition count
+        self.sources_checked_at = -1e9
+        self.late_producer: AIOKafkaProducer | None = None  # created on the first late row
 
     async def run(self, stopping: asyncio.Event) -> None:
         self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 8 * 1024 * 1024)
-        await self.consumer.start()
-        self.consumer.subscribe([self.s.partials_topic], listener=_Listener(self))
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=self.s.kafka_bootstrap_servers)
         try:
-            while not stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
-                if self.writing.finished:
-                    await self.writing.settle()  # raises if that flush failed: the stage restarts
-                if not batches and self.writing.idle and self.refresh.due(time.monotonic(), idle=True):
-                    await self._refresh()  # nothing more to read: make what was written visible now
-                async with self.lock:
-                    finals = 0
-                    live_close = False  # a live window closed: its finals go out now, not a second later
-                    live_from = self._live_from()
-                    for tp, records in batches.items():
-                        state = self.states.get(tp)
-                        if state is None:
-                            continue
-                        position = self.positions[tp]
-                        for record in records:
-                            if record.offset < position:
-                                continue  # fetched before a rebalance handed the partition back
-                            state.apply(record.offset, orjson.loads(record.value))
-                            position = record.offset + 1
-                        self.positions[tp] = position
-                        finals += len(state.finals)
-                        live_close = live_close or bool(
-                            state.finals and state.finals[-1].window_start >= live_from
-                        )
-                    record_lag(self.consumer, self.positions, "stage2")
-                    due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
-                    if due or finals >= MAX_PENDING_FINALS or live_close:
-                        await self._flush(list(self.states))
+            await self.consumer.start()
+            await self.admin.start()
+            self.consumer.subscribe([self.s.partials_topic], listener=_Listener(self))
+            await self._loop(stopping)
         finally:
+            # Every client is closed on every path: a stage that failed and left its consumer in the
+            # group kept its partitions from everyone else (observed with a year-10000 timestamp).
+            try:
+                async with self.lock:
+                    await quietly(self.writing.settle())
+                    if self.states:
+                        await quietly(self._flush(list(self.states), final_pass=True), timeout_s=30)
+                    if self.refresh.pending:
+                        await quietly(self._refresh())
+            finally:
+                await quietly(self.consumer.stop())
+                await quietly(self.admin.close())
+                if self.late_producer is not None:
+                    await quietly(self.late_producer.stop())
+                self.sink.close()
+                self.progress_sink.close()
+                self.post.close()
+                log.info("%s stopped", "stage2")
+
+    async def _loop(self, stopping: asyncio.Event) -> None:
+        assert self.consumer is not None
+        while not stopping.is_set():
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+            if self.writing.finished:
+                await self.writing.settle()  # raises if that flush failed: the stage restarts
+            if not batches and self.writing.idle and self.refresh.due(time.monotonic(), idle=True):
+                await self._refresh()  # nothing more to read: make what was written visible now
             async with self.lock:
-                await quietly(self.writing.settle())
-                if self.states:
-                    await self._flush(list(self.states), final_pass=True)
-                if self.refresh.pending:
-                    await self._refresh()
-            await quietly(self.consumer.stop())
-            self.sink.close()
-            self.progress_sink.close()
-            self.post.close()
-            log.info("%s stopped", "stage2")
+                finals = 0
+                live_close = False  # a live window closed: its finals go out now, not a second later
+                live_from = self._live_from()
+                for tp, records in batches.items():
+                    state = self.states.get(tp)
+                    if state is None:
+                        continue
+                    position = self.positions[tp]
+                    for record in records:
+                        if record.offset < position:
+                            continue  # fetched before a rebalance handed the partition back
+                        state.apply(record.offset, envelope.decode(record.value))
+                        position = record.offset + 1
+                    self.positions[tp] = position
+                await self._close_windows()
+                for state in self.states.values():
+                    finals += len(state.finals)
+                    live_close = live_close or bool(
+                        state.finals and state.finals[-1].window_start >= live_from
+                    )
+                record_lag(self.consumer, self.positions, "stage2")
+                due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
+                if due or finals >= MAX_PENDING_FINALS or live_close:
+                    await self._flush(list(self.states))
+
+    async def _close_windows(self) -> None:
+        """Close the windows the watermark has passed, once every source partition is known.
+
+        A source partition that exists but has not reported must hold windows open: after the events
+        topic grew from 2 to 4 partitions, windows closed on the old partitions' watermark and the
+        new partitions' rows were dropped. Stage 1's envelopes say how many partitions it knows, but
+        a partition may exist before any stage 1 task has seen it; so before closing a window the
+        writer asks the broker (at most once a second, plus once per window boundary).
+        """
+        pending = [st for st in self.states.values() if st.watermark.current() > st.closed_below]
+        if not pending:
+            return
+        now = time.monotonic()
+        if now - self.sources_checked_at >= 1.0 or any(st.would_close() for st in pending):
+            sources = await self._source_partitions()
+            if sources is None:
+                return  # the broker cannot say: close nothing now (never guess)
+            self.sources_checked_at = now
+            for state in pending:
+                state.know_sources(sources)
+                state.close()
+
+    async def _source_partitions(self) -> int | None:
+        assert self.admin is not None
+        try:
+            counts = await asyncio.wait_for(partition_counts(self.admin, [self.s.events_topic]), 5)
+        except Exception as exc:
+            log.info("cannot read the partition count of %s (%r): no window closes", self.s.events_topic, exc)
+            return None
+        return counts.get(self.s.events_topic)
 
     async def _flush(self, partitions: list[TopicPartition], final_pass: bool = False) -> None:
         """Take every changed document and the offsets (and watermarks) they reflect; write, then commit.
@@ -122,20 +174,23 @@ class WindowWriter:
         self.last_flush = time.monotonic()
         writes = []
         offsets = {}
+        late: list[tuple[TopicPartition, LateRow]] = []
         closed: dict[TopicPartition, int] = {}
         live_after = None if final_pass else int(time.time() * 1000)
         for tp in partitions:
             state = self.states[tp]
             writes.extend(state.take_writes(live_after))
             closed[tp] = state.closed_below  # what the progress may vouch for: these finals are in `writes`
+            late.extend((tp, row) for row in state.take_late())
             if tp in self.positions:
                 # The watermark map is the one at the position even when the floor is behind it:
                 # windows it closed are final in Elasticsearch, so a replay from the floor only
                 # needs to rebuild the keys that are still open.
-                meta = orjson.dumps(state.watermark.snapshot()).decode()
-                offsets[tp] = (state.commit_floor(self.positions[tp]), meta)
+                position = self.positions[tp]
+                meta = commit_meta.encode_writer(state.watermark, state.closed_below, position)
+                offsets[tp] = (state.commit_floor(position), meta)
         await self.writing.settle()
-        job = self._write_and_commit(writes, offsets, closed)
+        job = self._write_and_commit(writes, offsets, closed, late)
         if final_pass:
             await job
         else:
@@ -146,8 +201,11 @@ class WindowWriter:
         writes: list[Write],
         offsets: dict[TopicPartition, tuple[int, str]],
         closed: dict[TopicPartition, int],
+        late: list[tuple[TopicPartition, LateRow]],
     ) -> None:
         assert self.consumer is not None
+        if late:
+            await self._dead_letter_late_rows(late)
         if writes:
             started = time.time()
             await self.sink.write(writes)
@@ -166,9 +224,54 @@ class WindowWriter:
             )
         await self._write_progress(closed)
         if offsets:
-            await self.consumer.commit(offsets)
+            try:
+                await asyncio.wait_for(self.consumer.commit(offsets), COMMIT_DEADLINE_S)
+            except TimeoutError:
+                raise StageStuck(
+                    f"stage 2: an offset commit did not finish within {COMMIT_DEADLINE_S:.0f}s"
+                ) from None
         if self.refresh.due(time.monotonic(), idle=False):
             await self._refresh()
+
+    async def _dead_letter_late_rows(self, late: list[tuple[TopicPartition, LateRow]]) -> None:
+        """Rows for a window already final: the dead-letter topic, never a silent drop.
+
+        Stage 1 dead-letters late records itself; this is the last line of defence (e.g. a source
+        partition created after the windows closed that then receives old timestamps). Such a dead
+        letter is a partial row, not a source record, and is sent before the offsets are committed:
+        after a crash it may be sent again (headers carry the partials offset to tell them apart).
+        """
+        if self.late_producer is None:
+            self.late_producer = AIOKafkaProducer(
+                bootstrap_servers=self.s.kafka_bootstrap_servers, enable_idempotence=True
+            )
+            await self.late_producer.start()
+        sent = []
+        for tp, row in late:
+            gender, segment, article, imp, clk = row.row
+            value = orjson.dumps(
+                {
+                    "time": iso(row.window_start),
+                    "gender": gender,
+                    "segment_id": segment,
+                    "article_id": article,
+                    "impression": imp,
+                    "click": clk,
+                }
+            )
+            headers = [
+                ("reason", b"late"),
+                ("stage", b"2"),
+                ("source.partition", str(row.source).encode()),
+                ("partials.partition", str(tp.partition).encode()),
+                ("partials.offset", str(row.offset).encode()),
+            ]
+            sent.append(await self.late_producer.send(self.s.dlq, value, headers=headers))
+        await asyncio.gather(*sent)
+        METRICS.inc("late_rows_total", len(late))
+        log.warning(
+            "%d rows arrived for windows already final: sent to %s (reason late)", len(late), self.s.dlq
+        )
 
     def _live_from(self) -> float:
         """Live: a window still open or closed less than a window ago (what dashboards watch)."""
@@ -219,9 +322,9 @@ class WindowWriter:
         for tp in new:
             offset, meta = committed.get(tp, (None, ""))
             state = WindowState(tp.partition, self.s.window_ms, self.s.lateness_ms)
-            if meta:
-                state.watermark = MinWatermark.restore(orjson.loads(meta))
-                state.closed_below = state.watermark.current()
+            restored = commit_meta.decode_writer(meta)
+            state.watermark, state.closed_below = restored.watermark, restored.closed_below
+            state.replay_below = restored.position
             loaded = await self._load_open_documents(tp.partition, state)
             if offset is None:
                 await self.consumer.seek_to_beginning(tp)

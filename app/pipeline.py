@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,8 @@ from agents.partial_counts import PartialCounter
 from agents.window_writer import WindowWriter
 from clickagg.config import Settings
 from clickagg.es import schema
-from clickagg.kafka_util import ensure_topics
+from clickagg.es.ownership import Owner, OwnershipError
+from clickagg.kafka_util import MAX_REQUEST_BYTES, SendLimits, ensure_topics, max_message_bytes
 from clickagg.metrics import METRICS
 from reference_data.store import ReferenceStore
 
@@ -48,12 +51,22 @@ class Pipeline:
         counts = await ensure_topics(s.kafka_bootstrap_servers, {s.events_topic: 1})
         sources = counts[s.events_topic]
         partials = s.partials_partitions or sources
-        counts = await ensure_topics(s.kafka_bootstrap_servers, {s.partials_topic: partials, s.dlq: 1})
+        (events_limit,) = (await max_message_bytes(s.kafka_bootstrap_servers, [s.events_topic])).values()
+        # A dead letter is the original record plus headers: its topic takes a bit more than the
+        # events topic (when we create it; an existing one's limit is read and respected).
+        dlq_config = {"max.message.bytes": str(min(events_limit + 65536, MAX_REQUEST_BYTES))}
+        counts = await ensure_topics(
+            s.kafka_bootstrap_servers, {s.partials_topic: partials, s.dlq: 1}, {s.dlq: dlq_config}
+        )
+        limits = await max_message_bytes(s.kafka_bootstrap_servers, [s.partials_topic, s.dlq])
+        send_limits = SendLimits.from_topics(limits[s.partials_topic], limits[s.dlq])
         self.ready["kafka"] = True
         es, partials = self.es, counts[s.partials_topic]
         self.tasks = [
             asyncio.create_task(
-                self._supervise("stage1", lambda: PartialCounter(s, self.reference, partials, sources))
+                self._supervise(
+                    "stage1", lambda: PartialCounter(s, self.reference, partials, sources, send_limits)
+                )
             ),
             asyncio.create_task(self._supervise("stage2", lambda: WindowWriter(s, es))),
         ]
@@ -63,12 +76,26 @@ class Pipeline:
         )
 
     async def _install_schema(self) -> None:
+        """Retried while Elasticsearch is unreachable; an ownership refusal is final, never retried.
+
+        `clickagg worker` refuses another deployment's index before Faust starts
+        (schema.check_before_start); this catches what that could not see (Elasticsearch not up
+        yet, or a worker of another deployment creating the index at the same moment). Raised here,
+        inside Faust's task, the refusal would be logged as a crash with a traceback and its line
+        repeated, so its one line goes to stderr and the process exits at once, non-zero: no stage
+        has started, nothing of this deployment is in Kafka or Elasticsearch to shut down.
+        """
         assert self.es is not None
+        owner = Owner.of(self.s)
         delay = 0.5
         while True:
             try:
-                await schema.install(self.es, self.s.es_index)
+                await schema.install(self.es, self.s.es_index, owner)
                 return
+            except OwnershipError as exc:
+                sys.stdout.flush()
+                print(f"clickagg: error: {exc}", file=sys.stderr, flush=True)
+                os._exit(1)
             except Exception as exc:
                 log.warning("elasticsearch not ready (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

@@ -18,6 +18,10 @@ async def quietly(step: Awaitable[Any], timeout_s: float = 10.0) -> None:
         log.warning("cleanup step failed: %r", exc)
 
 
+class StageStuck(Exception):
+    """A stage made no progress within its bound: it fails, closes its clients and restarts fresh."""
+
+
 class OneInFlight:
     """At most one background job in flight (a stage 1 transaction, a stage 2 flush).
 

@@ -4,26 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from clickagg import raw_records
+from clickagg.core.dead_letters import RECORD_OVERHEAD
+from clickagg.core.envelope import MAX_ENVELOPE_BYTES
 
 log = logging.getLogger(__name__)
 
+MAX_REQUEST_BYTES = 8 * 1024 * 1024  # stage 1's producer requests; dead letters are cut to fit
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, int]:
-    """Create missing topics with the given partition counts; return the actual counts of all."""
+
+async def ensure_topics(
+    bootstrap: str, topics: dict[str, int], configs: dict[str, dict[str, str]] | None = None
+) -> dict[str, int]:
+    """Create missing topics with the given partition counts (and topic configs, for new topics
+    only); return the actual counts of all."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         # list_topics, not describe: a metadata request for a missing topic may auto-create it
         # with the broker's default partition count.
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, n, 1) for t, n in topics.items() if t not in existing]
+        missing = [
+            NewTopic(t, n, 1, topic_configs=(configs or {}).get(t, {}))
+            for t, n in topics.items()
+            if t not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -39,6 +52,49 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> dict[str, int
         await admin.close()
 
 
+@dataclass(frozen=True)
+class SendLimits:
+    """What stage 1's producer may send, derived from the topics' own limits (see from_topics)."""
+
+    envelope_bytes: int
+    dead_letter_bytes: int
+    batch_bytes: int
+    request_bytes: int = MAX_REQUEST_BYTES
+
+    @classmethod
+    def from_topics(cls, partials_limit: int, dlq_limit: int) -> SendLimits:
+        """A record batch may not exceed its topic's max.message.bytes: several small records are
+        batched up to batch_bytes, a bigger one travels alone, so batch_bytes fits both topics and
+        each record fits its own topic (and one request)."""
+        dead_letter = min(dlq_limit, MAX_REQUEST_BYTES)
+        return cls(
+            envelope_bytes=min(MAX_ENVELOPE_BYTES, partials_limit - RECORD_OVERHEAD),
+            dead_letter_bytes=dead_letter,
+            batch_bytes=min(1024 * 1024, partials_limit, dead_letter) - RECORD_OVERHEAD,
+        )
+
+
+async def max_message_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Each topic's effective `max.message.bytes`: the largest record batch its broker accepts."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses: Any = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {"max.message.bytes": None}) for t in topics]
+        )
+        limits = {}
+        for response in responses:
+            for error_code, _msg, _type, name, entries in response.resources:
+                if error_code:
+                    raise RuntimeError(f"cannot read the configuration of topic {name} (error {error_code})")
+                for entry in entries:
+                    if entry[0] == "max.message.bytes":
+                        limits[name] = int(entry[1])
+        return limits
+    finally:
+        await admin.close()
+
+
 async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
     described: Any = await admin.describe_topics(topics)
     counts = {}
@@ -49,7 +105,7 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
 
 
 def transactional_reader(
-    bootstrap: str, group_id: str, fetch_bytes: int, raw: bool = False
+    bootstrap: str, group_id: str, fetch_bytes: int, raw: bool = False, metadata_max_age_ms: int = 300_000
 ) -> AIOKafkaConsumer:
     """A group consumer for the stages: manual commits, read_committed, earliest when new.
 
@@ -65,6 +121,7 @@ def transactional_reader(
         isolation_level="read_committed",
         max_partition_fetch_bytes=fetch_bytes,
         value_deserializer=raw_records.RAW if raw else None,
+        metadata_max_age_ms=metadata_max_age_ms,
     )
 
 
