@@ -93,8 +93,9 @@ class Pipeline:
                 await schema.install(self.es, self.s.es_index, owner)
                 return
             except OwnershipError as exc:
+                # Faust has turned sys.stderr into a logger: the line goes to the real stderr.
                 sys.stdout.flush()
-                print(f"clickagg: error: {exc}", file=sys.stderr, flush=True)
+                os.write(2, f"clickagg: error: {exc}\n".encode())
                 os._exit(1)
             except Exception as exc:
                 log.warning("elasticsearch not ready (%r); retrying in %.1fs", exc, delay)

@@ -38,8 +38,11 @@ def _stack(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.worker import run
+    from clickagg.es.schema import check_before_start
 
-    return run(config.load(args))
+    settings = config.load(args)
+    check_before_start(settings)  # another deployment's ES_INDEX: one line, before anything starts
+    return run(settings)
 
 
 def _produce(args: argparse.Namespace) -> int:

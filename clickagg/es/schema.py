@@ -1,8 +1,33 @@
-"""Index template and mapping with SPEC's field types, installed by the worker at start."""
+"""Index template and mapping with SPEC's field types, installed by the worker at start.
+
+Each index and template also records its owner, the one deployment that may write it (see
+clickagg/es/ownership.py); install() checks that record before it writes anything.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+
+from clickagg.config import Settings
+from clickagg.es.ownership import (
+    DOCUMENT_FIELDS,
+    PROGRESS_FIELDS,
+    UNCLAIMED_META,
+    Owner,
+    OwnershipError,
+    is_owned_by,
+    missing_fields,
+    refusal,
+    stored_record,
+)
+
+log = logging.getLogger(__name__)
 
 # SPEC's fields are searchable and aggregatable. The extra ones cost Elasticsearch only what they are
 # used for (indexing is half of the benchmark's CPU): ctr can be sorted and aggregated but not
@@ -52,25 +77,237 @@ def progress_index(index: str) -> str:
 DOCUMENTS_REFRESH_INTERVAL = "30s"
 
 
-async def install(es: Any, index: str) -> None:
-    await _install_one(es, index, MAPPINGS, {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL})
-    await _install_one(es, progress_index(index), PROGRESS_MAPPINGS, {})
+def template_name(index: str) -> str:
+    return f"{index}-template"
 
 
-async def _install_one(es: Any, index: str, mappings: dict[str, Any], settings: dict[str, Any]) -> None:
-    """Template first (so any recreated index gets the mapping), then the index itself."""
-    await es.indices.put_index_template(
-        name=f"{index}-template",
-        index_patterns=[index],
-        template={
-            "settings": {"number_of_shards": 1, "number_of_replicas": 0, **settings},
-            "mappings": mappings,
-        },
-        priority=500,
+@dataclass(frozen=True)
+class _Target:
+    """One index clickagg writes (the documents index or its progress index), with its template."""
+
+    name: str
+    subject: str  # how a refusal names it
+    mappings: dict[str, Any]
+    settings: dict[str, Any]
+    required: dict[str, str]  # the fields that make its documents clickagg's
+
+
+def _targets(index: str) -> list[_Target]:
+    progress = progress_index(index)
+    return [
+        _Target(
+            index,
+            f"ES_INDEX {index}",
+            MAPPINGS,
+            {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL},
+            DOCUMENT_FIELDS,
+        ),
+        _Target(
+            progress, f"ES_INDEX {index}'s progress index {progress}", PROGRESS_MAPPINGS, {}, PROGRESS_FIELDS
+        ),
+    ]
+
+
+async def install(es: Any, index: str, owner: Owner | None = None) -> None:
+    """Make `index` and `<index>-progress` (and their templates) exist with clickagg's mappings.
+
+    With an owner (the worker): refuse with OwnershipError, before writing anything, if any of them
+    belongs to another deployment (ownership.refusal); otherwise record the owner in each, deciding
+    again on what is there just before each write, and check once more at the end. So of two
+    deployments installing at the same moment on a new index one wins and the other is refused
+    (creating an index or a template is atomic), while workers of one deployment all start.
+    Without an owner (tests, tools): create what is missing as unclaimed, touch nothing that exists.
+    """
+    if owner is None:
+        for target in _targets(index):
+            if not (await _template_meta(es, template_name(target.name)))[0]:
+                await _put_template(es, target, None, create=True)
+            await _create_index(es, target, UNCLAIMED_META)
+        return
+    await check(es, index, owner)
+    for target in _targets(index):
+        await _claim_template(es, index, target, owner)
+        await _claim_index(es, index, target, owner)
+    await check(es, index, owner)
+    for target in _targets(index):
+        _, meta = await _template_meta(es, template_name(target.name))
+        if not is_owned_by(meta, owner):  # left by another installer: it follows its index's owner
+            log.warning(
+                "%s's index template records another owner than its index; rewriting it", target.subject
+            )
+            await _put_template(es, target, owner, create=False)
+
+
+async def check(es: Any, index: str, owner: Owner) -> None:
+    """Read only: raise OwnershipError if `owner` may not write `index`, its progress index or templates.
+
+    An index decides for itself. A template decides while its indices do not exist (or are not
+    yet this owner's), so a deleted index is not recreated under another owner; once the indices
+    record this owner, a template recording someone else is a leftover, not a claim.
+    """
+    for target in _targets(index):
+        mappings = await _mappings(es, target.name)
+        for concrete, mapping in mappings.items():
+            await _refuse_index(es, index, target, owner, concrete, mapping)
+        if not _all_owned_by(mappings, owner):
+            exists, meta = await _template_meta(es, template_name(target.name))
+            if exists:
+                _refuse_template(target, meta, owner)
+
+
+async def _refuse_index(
+    es: Any, index: str, target: _Target, owner: Owner, concrete: str, mapping: Mapping[str, Any]
+) -> None:
+    meta = mapping.get("_meta")
+    documents = await _documents(es, concrete) if stored_record(meta) is None else 0
+    reason = refusal(
+        target.subject if concrete == target.name else f"{target.subject} (index {concrete})",
+        meta,
+        owner,
+        documents=documents,
+        missing_fields=missing_fields(mapping.get("properties"), target.required),
+        adopt_targets=f"{index},{progress_index(index)}",
     )
-    if not await es.indices.exists(index=index):
+    if reason:
+        raise OwnershipError(reason)
+
+
+def _refuse_template(target: _Target, meta: Any, owner: Owner) -> None:
+    reason = refusal(f"{target.subject}'s index template {template_name(target.name)}", meta, owner)
+    if reason:
+        raise OwnershipError(reason)
+
+
+def _all_owned_by(mappings: Mapping[str, Mapping[str, Any]], owner: Owner) -> bool:
+    return bool(mappings) and all(is_owned_by(m.get("_meta"), owner) for m in mappings.values())
+
+
+def check_before_start(settings: Settings) -> None:
+    """The worker's first step, before Faust, Kafka or its web port: refuse another deployment's index.
+
+    Raises OwnershipError (a ConfigError: the CLI prints its one line). Anything else, such as an
+    Elasticsearch that does not answer yet, is left to the pipeline's own install, which waits for
+    Elasticsearch and checks again. Runs on a private event loop, leaving the thread's loop to Faust.
+    """
+
+    async def run() -> None:
+        es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=5, max_retries=0)
         try:
-            await es.indices.create(index=index)
-        except Exception as exc:  # a concurrent worker may have created it first
-            if "resource_already_exists_exception" not in str(exc):
-                raise
+            await check(es, settings.es_index, Owner.of(settings))
+        except OwnershipError:
+            raise
+        except Exception as exc:
+            log.debug("ownership pre-check skipped: %r", exc)
+        finally:
+            await es.close()
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+
+async def _put_template(es: Any, target: _Target, owner: Owner | None, create: bool) -> bool:
+    """False when `create` and the template exists already (another installer was first)."""
+    try:
+        await es.indices.put_index_template(
+            name=template_name(target.name),
+            index_patterns=[target.name],
+            template={
+                "settings": {"number_of_shards": 1, "number_of_replicas": 0, **target.settings},
+                "mappings": {**target.mappings, "_meta": owner.meta() if owner else UNCLAIMED_META},
+            },
+            priority=500,
+            create=create,
+        )
+        return True
+    except BadRequestError as exc:
+        if create and "already exists" in str(exc):
+            return False
+        raise
+
+
+async def _create_index(es: Any, target: _Target, meta: dict[str, Any]) -> bool:
+    """False when the index exists already (perhaps created a moment ago by another installer)."""
+    if await es.indices.exists(index=target.name):
+        return False
+    try:
+        await es.indices.create(index=target.name, mappings={**target.mappings, "_meta": meta})
+        return True
+    except BadRequestError as exc:
+        if "resource_already_exists_exception" in str(exc):
+            return False
+        raise
+
+
+async def _claim_template(es: Any, index: str, target: _Target, owner: Owner) -> None:
+    """Create it, or rewrite it (keeping it current with this version's mapping) when it is ours, ours
+    to claim, or its indices are ours already: another deployment's is never overwritten."""
+    name = template_name(target.name)
+    exists, meta = await _template_meta(es, name)
+    if not exists:
+        if await _put_template(es, target, owner, create=True):
+            return
+        _, meta = await _template_meta(es, name)  # another installer created it a moment ago
+    if not is_owned_by(meta, owner) and not _all_owned_by(await _mappings(es, target.name), owner):
+        _refuse_template(target, meta, owner)
+    await _put_template(es, target, owner, create=False)
+
+
+async def _claim_index(es: Any, index: str, target: _Target, owner: Owner) -> None:
+    """Create it, or record the owner in an existing one that is unclaimed or empty without owner."""
+    if await _create_index(es, target, owner.meta()):
+        return
+    for concrete, mapping in (await _mappings(es, target.name)).items():
+        if is_owned_by(mapping.get("_meta"), owner):
+            continue
+        await _refuse_index(es, index, target, owner, concrete, mapping)
+        try:
+            await es.indices.put_mapping(
+                index=concrete,
+                dynamic=target.mappings["dynamic"],
+                properties=target.mappings["properties"],
+                meta=owner.meta(),
+            )
+        except BadRequestError as exc:
+            raise OwnershipError(
+                f"{target.subject} exists with a mapping clickagg cannot use ({_reason(exc)}): "
+                "use another ES_INDEX"
+            ) from None
+        log.info("%s: recorded this deployment as its owner (%s)", target.subject, owner.describe())
+
+
+async def _mappings(es: Any, name: str) -> dict[str, Mapping[str, Any]]:
+    """Concrete index -> its mapping (several when `name` is an alias); empty when it does not exist."""
+    try:
+        resp = await es.indices.get_mapping(index=name)
+    except NotFoundError:
+        return {}
+    return {concrete: body.get("mappings", {}) for concrete, body in dict(resp).items()}
+
+
+async def _documents(es: Any, name: str) -> int:
+    """Documents in an index, counting those written since its last refresh (30 s apart here)."""
+    await es.indices.refresh(index=name)
+    return int((await es.count(index=name))["count"])
+
+
+async def _template_meta(es: Any, name: str) -> tuple[bool, Any]:
+    """(exists, the `_meta` of the mappings the template gives new indices)."""
+    try:
+        resp = await es.indices.get_index_template(name=name)
+    except NotFoundError:
+        return False, None
+    templates = resp["index_templates"]
+    if not templates:
+        return False, None
+    template = templates[0]["index_template"].get("template", {})
+    return True, template.get("mappings", {}).get("_meta")
+
+
+def _reason(exc: BadRequestError) -> str:
+    try:
+        return str(exc.body["error"]["reason"])
+    except (TypeError, KeyError):
+        return str(exc.message)
