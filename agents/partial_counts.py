@@ -23,6 +23,7 @@ from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.watermarks import SourceClock
+from clickagg.health import note_progress
 from clickagg.kafka_util import SendLimits, committed_with_metadata, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 
@@ -102,7 +103,10 @@ class PartialCounter:
                     await self._settle_finished_transactions()
                     await self._process(batches)
                     await self._advance_idle()
-                    record_lag(self.consumer, {tp: t.position for tp, t in self.tasks.items()}, "stage1")
+                    waiting = record_lag(
+                        self.consumer, {tp: t.position for tp, t in self.tasks.items()}, "stage1"
+                    )
+                note_progress("stage1", waiting)  # a turn of this loop is progress (see clickagg.health)
         finally:
             async with self.lock:
                 await self._drop(list(self.tasks))

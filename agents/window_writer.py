@@ -28,6 +28,7 @@ from clickagg.core.watermarks import NO_WATERMARK
 from clickagg.es import schema
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
+from clickagg.health import note_bad, note_progress
 from clickagg.kafka_util import committed_with_metadata, partition_counts, record_lag, transactional_reader
 from clickagg.metrics import METRICS
 from tables.window_state import LateRow, WindowState, Write
@@ -127,10 +128,11 @@ class WindowWriter:
                     live_close = live_close or bool(
                         state.finals and state.finals[-1].window_start >= live_from
                     )
-                record_lag(self.consumer, self.positions, "stage2")
+                waiting = record_lag(self.consumer, self.positions, "stage2")
                 due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
                 if due or finals >= MAX_PENDING_FINALS or live_close:
                     await self._flush(list(self.states))
+            note_progress("stage2", waiting)  # blocked here while a flush waits for Elasticsearch
 
     async def _close_windows(self) -> None:
         """Close the windows the watermark has passed, once every source partition is known.
@@ -282,7 +284,7 @@ class WindowWriter:
         try:
             await asyncio.to_thread(self.post.refresh, self.s.es_index)
         except Exception as exc:
-            log.warning("refreshing %s failed (%r); will retry", self.s.es_index, exc)
+            note_bad("elasticsearch", f"refreshing {self.s.es_index} failed ({exc!r}); will retry")
             return
         self.refresh.refreshed(time.monotonic())
 
@@ -341,7 +343,7 @@ class WindowWriter:
                 await self.es.indices.refresh(index=self.s.es_index)
                 return
             except Exception as exc:
-                log.warning("elasticsearch not reachable while restoring state (%r); retrying", exc)
+                note_bad("elasticsearch", f"not reachable while restoring state ({exc!r}); retrying")
                 await asyncio.sleep(2.0)
 
     async def _load_open_documents(self, partition: int, state: WindowState) -> int:
@@ -359,7 +361,7 @@ class WindowWriter:
                     count += 1
                 return count
             except Exception as exc:
-                log.warning("loading open documents failed (%r); retrying", exc)
+                note_bad("elasticsearch", f"loading open documents failed ({exc!r}); retrying")
                 state.windows.clear()
                 await asyncio.sleep(2.0)
 

@@ -6,22 +6,28 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from aiokafka.admin import AIOKafkaAdminClient
 from elastic_transport import OrjsonSerializer
 from elasticsearch import AsyncElasticsearch
 
 from agents.partial_counts import PartialCounter
 from agents.window_writer import WindowWriter
+from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.es import schema
 from clickagg.es.ownership import Owner, OwnershipError
+from clickagg.health import HEALTH, note_bad, note_good, note_stage_failed
 from clickagg.kafka_util import MAX_REQUEST_BYTES, SendLimits, ensure_topics, max_message_bytes
 from clickagg.metrics import METRICS
 from reference_data.store import ReferenceStore
 
 log = logging.getLogger(__name__)
+
+PROBE_EVERY_S = 5.0
 
 
 class Pipeline:
@@ -35,6 +41,7 @@ class Pipeline:
         self.ready = {"kafka": False, "elasticsearch": False, "reference_data": False}
         self.tasks: list[asyncio.Task[Any]] = []
         self.poller: asyncio.Task[Any] | None = None
+        self.prober: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
         s = self.s
@@ -62,6 +69,8 @@ class Pipeline:
         send_limits = SendLimits.from_topics(limits[s.partials_topic], limits[s.dlq])
         self.ready["kafka"] = True
         es, partials = self.es, counts[s.partials_topic]
+        HEALTH.expect("stage1")
+        HEALTH.expect("stage2")
         self.tasks = [
             asyncio.create_task(
                 self._supervise(
@@ -71,6 +80,7 @@ class Pipeline:
             asyncio.create_task(self._supervise("stage2", lambda: WindowWriter(s, es))),
         ]
         self.poller = asyncio.create_task(self.reference.poll_forever(s.reference_reload_seconds))
+        self.prober = asyncio.create_task(self._probe())
         log.info(
             "worker running: %s partitions in, %s partials partitions", sources, counts[s.partials_topic]
         )
@@ -110,19 +120,58 @@ class Pipeline:
         """
         delay = 1.0
         while not self.stopping.is_set():
+            started = time.monotonic()
             try:
                 await make().run(self.stopping)
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 METRICS.inc("stage_restarts_total", labels={"stage": name})
-                log.exception("%s failed; restarting it in %.0fs", name, delay)
+                if time.monotonic() - started > 60:
+                    delay = 1.0  # it ran well for a while: this is a new failure, not a crash loop
+                note_stage_failed(name, exc, delay)  # one line per state change; traceback at debug
                 try:
                     await asyncio.wait_for(self.stopping.wait(), delay)
                 except TimeoutError:
                     pass
-                delay = min(delay * 2, 30.0)
+                # Capped low: recovery within a minute of the services' return is promised.
+                delay = min(delay * 2, 10.0)
+
+    async def _probe(self) -> None:
+        """Every few seconds: can we reach Kafka and Elasticsearch? (readiness and the log say so)."""
+        s = self.s
+        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=5000)
+        try:
+            while not self.stopping.is_set():
+                await self._probe_one("kafka", self._kafka_probe(admin))
+                assert self.es is not None
+                es = self.es.options(request_timeout=5, max_retries=0)
+                await self._probe_one("elasticsearch", es.info())
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), PROBE_EVERY_S)
+                except TimeoutError:
+                    pass
+        finally:
+            await quietly(admin.close())
+
+    async def _kafka_probe(self, admin: AIOKafkaAdminClient) -> None:
+        if not admin._started:
+            await admin.start()
+        await admin.describe_cluster()
+
+    async def _probe_one(self, name: str, probe: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await asyncio.wait_for(probe, 6)
+        except Exception as exc:
+            note_bad(
+                name,
+                f"unreachable ({type(exc).__name__}: {exc})"
+                if str(exc)
+                else f"unreachable ({type(exc).__name__})",
+            )
+            return
+        note_good(name)
 
     async def wait(self) -> None:
         await self.stopping.wait()
@@ -132,6 +181,8 @@ class Pipeline:
         self.stopping.set()
         if self.poller is not None:
             self.poller.cancel()
+        if self.prober is not None:
+            self.prober.cancel()
         if self.tasks:
             log.info("stopping the stages")
             _, pending = await asyncio.wait(self.tasks, timeout=30)

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from app import api, dashboard
+from clickagg.health import HEALTH
 from clickagg.metrics import METRICS
 
 
-def readiness(pipeline: Any) -> tuple[int, dict[str, Any]]:
-    ready = dict(pipeline.ready)
-    ok = all(ready.values()) and not pipeline.failed()
-    return (200 if ok else 503), {"ready": ok, **ready}
+def readiness(pipeline: Any, now: float | None = None) -> tuple[int, dict[str, Any]]:
+    """Ready: started, both services reachable, both stages running and not stuck (clickagg.health).
+
+    Not ready answers 503 with the reasons, e.g. {"elasticsearch": "unreachable (...) (for 12s)"};
+    /healthz stays the liveness answer (the process runs), so a probe restarts nothing for an outage.
+    """
+    started = dict(pipeline.ready)
+    ok, reasons = HEALTH.readiness(time.monotonic() if now is None else now)
+    for name, done in started.items():
+        if not done:
+            reasons.setdefault(name, "starting")
+    if pipeline.failed():
+        reasons["pipeline"] = "a stage stopped for good; see the log"
+    ok = not reasons
+    return (200 if ok else 503), {"ready": ok, **started, "reasons": reasons}
 
 
 def metrics_text(pipeline: Any) -> str:

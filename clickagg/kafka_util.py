@@ -125,18 +125,21 @@ def transactional_reader(
     )
 
 
-def record_lag(consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], stage: str) -> None:
-    """consumer_lag{stage,partition}: records between our position and the partition's end."""
+def record_lag(consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], stage: str) -> int:
+    """consumer_lag{stage,partition}: records between our position and the partition's end.
+
+    Returns the total: input is waiting when it is above 0 (readiness uses it to tell stuck from idle).
+    """
     from clickagg.metrics import METRICS
 
+    total = 0
     for tp, position in positions.items():
         end = consumer.highwater(tp)
         if end is not None:
-            METRICS.set(
-                "consumer_lag",
-                max(0, end - position),
-                {"stage": stage, "topic": tp.topic, "partition": tp.partition},
-            )
+            lag = max(0, end - position)
+            total += lag
+            METRICS.set("consumer_lag", lag, {"stage": stage, "topic": tp.topic, "partition": tp.partition})
+    return total
 
 
 async def committed_with_metadata(
