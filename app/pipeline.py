@@ -16,6 +16,7 @@ from elasticsearch import AsyncElasticsearch
 
 from agents.partial_counts import PartialCounter
 from agents.window_writer import WindowWriter
+from clickagg import log_quiet
 from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.es import schema
@@ -45,6 +46,7 @@ class Pipeline:
 
     async def start(self) -> None:
         s = self.s
+        log_quiet.install()  # Faust has set the handlers up by now
         self.reference = ReferenceStore(s.reference_data or None, max_bad_ratio=s.reference_max_bad_ratio)
         await asyncio.to_thread(self.reference.load_initial)
         self.ready["reference_data"] = True
@@ -147,7 +149,7 @@ class Pipeline:
                 await self._probe_one("kafka", self._kafka_probe(admin))
                 assert self.es is not None
                 es = self.es.options(request_timeout=5, max_retries=0)
-                await self._probe_one("elasticsearch", es.info())
+                await self._probe_one("elasticsearch", es.cluster.health())
                 try:
                     await asyncio.wait_for(self.stopping.wait(), PROBE_EVERY_S)
                 except TimeoutError:

@@ -104,7 +104,14 @@ async def test_elasticsearch_outage_then_broker_crash_recovers(
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected, timeout_s=240)
     took = time.monotonic() - back
     print(f"exact {took:.0f}s after both services were back")
-    status, body = await asyncio.to_thread(readyz, port)
+    assert took <= 60, f"recovery took {took:.0f}s"
+    for _ in range(30):
+        status, body = await asyncio.to_thread(readyz, port)
+        if status == 200:
+            break
+        await asyncio.sleep(1)
     assert status == 200 and body["ready"], body
     log = (deployment.tmp / "worker-0.log").read_text(errors="replace")
     assert log.count("Traceback") == 0, log[-3000:]
+    lines = log.count("\n")
+    assert lines < 400, f"{lines} log lines for one outage:\n{log[-3000:]}"
