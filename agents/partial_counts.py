@@ -14,7 +14,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from clickagg.aio import OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
@@ -24,7 +24,13 @@ from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.watermarks import SourceClock
 from clickagg.health import note_progress
-from clickagg.kafka_util import SendLimits, committed_with_metadata, record_lag, transactional_reader
+from clickagg.kafka_util import (
+    SendLimits,
+    StageListener,
+    committed_with_metadata,
+    record_lag,
+    transactional_reader,
+)
 from clickagg.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,7 @@ class PartialCounter:
         self.group_id = f"{settings.app_id}-stage1"
         self.tasks: dict[TopicPartition, SourceTask] = {}
         self.lock = asyncio.Lock()
+        self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
         self.consumer: AIOKafkaConsumer | None = None
         self.last_idle_check = 0.0
 
@@ -91,14 +98,16 @@ class PartialCounter:
             raw=True,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
-        await self.consumer.start()
-        self.consumer.subscribe([self.s.events_topic], listener=_Listener(self))
         try:
+            await self.consumer.start()
+            self.consumer.subscribe([self.s.events_topic], listener=self._listener())
             while not stopping.is_set():
                 # Big batches when a backlog is waiting: more repetition per batch means fewer partial
                 # rows for stage 2 (measured: 30k → 77k, 100k → 83k, 200k → 93k events/s; BENCHMARKS.md).
                 # Live traffic arrives in small batches anyway, so latency is unaffected.
                 batches = await self.consumer.getmany(timeout_ms=200, max_records=200_000)
+                if self.listener_error is not None:
+                    raise self.listener_error  # a failed (re)assignment fails the stage: it restarts fresh
                 async with self.lock:
                     await self._settle_finished_transactions()
                     await self._process(batches)
@@ -108,27 +117,39 @@ class PartialCounter:
                     )
                 note_progress("stage1", waiting)  # a turn of this loop is progress (see clickagg.health)
         finally:
-            async with self.lock:
-                await self._drop(list(self.tasks))
-            await quietly(self.consumer.stop())
+            try:
+                async with self.lock:
+                    await self._drop(list(self.tasks))
+            finally:
+                await quietly(self.consumer.stop())  # always: a leaked member keeps its partitions
             log.info("%s stopped", "stage1")
+
+    def _listener(self) -> StageListener:
+        def failed(exc: Exception) -> None:
+            self.listener_error = exc
+
+        return StageListener(self.lock, self._assign, self._drop, failed)
 
     async def _assign(self, partitions: list[TopicPartition]) -> None:
         assert self.consumer is not None
         new = [tp for tp in partitions if tp not in self.tasks]
-        producers = {}
-        for tp in new:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.s.kafka_bootstrap_servers,
-                transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
-                enable_idempotence=True,
-                linger_ms=5,
-                max_batch_size=self.limits.batch_bytes,
-                max_request_size=self.limits.request_bytes,
-                transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            )
-            await producer.start()  # init_transactions: fences any previous owner, aborts its open txn
-            producers[tp] = producer
+        producers: dict[TopicPartition, AIOKafkaProducer] = {}
+        try:
+            for tp in new:
+                producer = producers[tp] = AIOKafkaProducer(
+                    bootstrap_servers=self.s.kafka_bootstrap_servers,
+                    transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    max_batch_size=self.limits.batch_bytes,
+                    max_request_size=self.limits.request_bytes,
+                    transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+                )
+                await producer.start()  # init_transactions: fences any previous owner, aborts its txn
+        except BaseException:
+            for producer in producers.values():  # none of them is a task's yet: close them here
+                await quietly(producer.stop())
+            raise
         committed = await committed_with_metadata(self.consumer, new) if new else {}
         for tp in new:
             offset, meta = committed.get(tp, (None, ""))
@@ -317,16 +338,3 @@ class Tally(NamedTuple):
         METRICS.inc("records_dead_lettered_total", len(self.rejected), labels)
         for _, reason in self.rejected:
             METRICS.inc("events_rejected_total", 1, {"reason": reason})
-
-
-class _Listener(ConsumerRebalanceListener):
-    def __init__(self, owner: PartialCounter) -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self.owner.lock:  # waits for the batch in flight to commit
-            await self.owner._drop(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        async with self.owner.lock:
-            await self.owner._assign(list(assigned))

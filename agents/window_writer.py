@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch.helpers import async_scan
 
@@ -29,7 +29,13 @@ from clickagg.es import schema
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
 from clickagg.health import note_bad, note_progress
-from clickagg.kafka_util import committed_with_metadata, partition_counts, record_lag, transactional_reader
+from clickagg.kafka_util import (
+    StageListener,
+    committed_with_metadata,
+    partition_counts,
+    record_lag,
+    transactional_reader,
+)
 from clickagg.metrics import METRICS
 from tables.window_state import LateRow, WindowState, Write
 
@@ -64,6 +70,7 @@ class WindowWriter:
         self.states: dict[TopicPartition, WindowState] = {}
         self.positions: dict[TopicPartition, int] = {}
         self.lock = asyncio.Lock()
+        self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
         self.consumer: AIOKafkaConsumer | None = None
         self.last_flush = time.monotonic()
         self.writing = OneInFlight()  # the flush whose writes and commit are in flight
@@ -77,7 +84,7 @@ class WindowWriter:
         try:
             await self.consumer.start()
             await self.admin.start()
-            self.consumer.subscribe([self.s.partials_topic], listener=_Listener(self))
+            self.consumer.subscribe([self.s.partials_topic], listener=self._listener())
             await self._loop(stopping)
         finally:
             # Every client is closed on every path: a stage that failed and left its consumer in the
@@ -103,6 +110,8 @@ class WindowWriter:
         assert self.consumer is not None
         while not stopping.is_set():
             batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+            if self.listener_error is not None:
+                raise self.listener_error  # a failed (re)assignment fails the stage: it restarts fresh
             if self.writing.finished:
                 await self.writing.settle()  # raises if that flush failed: the stage restarts
             if not batches and self.writing.idle and self.refresh.due(time.monotonic(), idle=True):
@@ -314,6 +323,12 @@ class WindowWriter:
             for w in progress:
                 self.progress_written[w.tp] = w.source["closed_below_ms"]
 
+    def _listener(self) -> StageListener:
+        def failed(exc: Exception) -> None:
+            self.listener_error = exc
+
+        return StageListener(self.lock, self._assign, self._revoke, failed)
+
     async def _assign(self, partitions: list[TopicPartition]) -> None:
         assert self.consumer is not None
         new = [tp for tp in partitions if tp not in self.states]
@@ -375,16 +390,3 @@ class WindowWriter:
         for tp in owned:
             self.states.pop(tp, None)
             self.positions.pop(tp, None)
-
-
-class _Listener(ConsumerRebalanceListener):
-    def __init__(self, owner: WindowWriter) -> None:
-        self.owner = owner
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        async with self.owner.lock:
-            await self.owner._revoke(list(revoked))
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        async with self.owner.lock:
-            await self.owner._assign(list(assigned))

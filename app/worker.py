@@ -55,7 +55,7 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
 def run(settings: Settings) -> int:
     gc_tuning.tune()
     app, pipeline = create_app(settings)
-    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     for noisy in ("aiokafka", "elastic_transport", "faust.transport", "faust.tables"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:

@@ -32,6 +32,7 @@ class Settings:
     reference_max_bad_ratio: float = 0.01
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
+    log_level: str = "INFO"
 
     @property
     def dlq(self) -> str:
@@ -55,6 +56,8 @@ class Settings:
             raise ConfigError(f"WINDOW_SECONDS must be a positive integer, got {self.window_seconds}")
         if self.allowed_lateness_seconds < 0:
             raise ConfigError("ALLOWED_LATENESS_SECONDS must be >= 0")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
         if self.max_future_seconds < 0:
             raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -151,3 +152,36 @@ async def committed_with_metadata(
     return {
         tp: (om.offset, om.metadata or "") for tp, om in result.items() if om is not None and om.offset >= 0
     }
+
+
+class StageListener(ConsumerRebalanceListener):
+    """Both stages' rebalance listener: (re)assignment under the stage's lock, failures kept.
+
+    aiokafka only logs an exception raised by a listener, which would leave the partitions owned by
+    nobody while the stage runs on; the error is handed to the stage (`failed`), whose loop raises it
+    so that the stage restarts with fresh clients.
+    """
+
+    def __init__(
+        self,
+        lock: asyncio.Lock,
+        assign: Callable[[list[TopicPartition]], Awaitable[None]],
+        revoke: Callable[[list[TopicPartition]], Awaitable[None]],
+        failed: Callable[[Exception], None],
+    ) -> None:
+        self.lock, self.assign, self.revoke, self.failed = lock, assign, revoke, failed
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._under_lock(self.revoke, list(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        await self._under_lock(self.assign, list(assigned))
+
+    async def _under_lock(
+        self, step: Callable[[list[TopicPartition]], Awaitable[None]], partitions: list[TopicPartition]
+    ) -> None:
+        try:
+            async with self.lock:  # waits for the batch in flight
+                await step(partitions)
+        except Exception as exc:
+            self.failed(exc)

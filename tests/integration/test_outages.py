@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from clickagg.stack import manager
 from clickagg.stack.layout import StackLayout
 from tests.integration.conftest import free_port
@@ -12,6 +14,7 @@ from tests.support.oracle import expected_rows
 from tests.support.workload import build, past_minute, produce
 
 LATENESS_MS = 5000
+pytestmark = pytest.mark.hostile  # faults: part of the hostile-world suite too
 
 
 async def test_elasticsearch_down_for_35_seconds(deployment: Deployment, stack: StackLayout) -> None:
