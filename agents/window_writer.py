@@ -37,7 +37,7 @@ from clickagg.kafka_util import (
     transactional_reader,
 )
 from clickagg.metrics import METRICS
-from tables.window_state import LateRow, WindowState, Write
+from clickagg.tables.window_state import LateRow, WindowState, Write
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from app import openapi
+from clickagg.app import openapi
 from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.query import (

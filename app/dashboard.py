@@ -566,7 +566,7 @@ def render_fragment(s: Snapshot) -> str:
 
 
 def _static(name: str) -> str:
-    return resources.files("app").joinpath("static", name).read_text(encoding="utf-8")
+    return resources.files("clickagg.app").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def render_page(s: Snapshot, fragment_url: str, refresh_seconds: int = REFRESH_SECONDS) -> str:

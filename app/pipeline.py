@@ -14,9 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from elastic_transport import OrjsonSerializer
 from elasticsearch import AsyncElasticsearch
 
-from agents.partial_counts import PartialCounter
-from agents.window_writer import WindowWriter
 from clickagg import log_quiet
+from clickagg.agents.partial_counts import PartialCounter
+from clickagg.agents.window_writer import WindowWriter
 from clickagg.aio import quietly
 from clickagg.config import Settings
 from clickagg.es import schema
@@ -24,7 +24,7 @@ from clickagg.es.ownership import Owner, OwnershipError
 from clickagg.health import HEALTH, note_bad, note_good, note_stage_failed
 from clickagg.kafka_util import MAX_REQUEST_BYTES, SendLimits, ensure_topics, max_message_bytes
 from clickagg.metrics import METRICS
-from reference_data.store import ReferenceStore
+from clickagg.reference_data.store import ReferenceStore
 
 log = logging.getLogger(__name__)
 

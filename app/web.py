@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from app import api, dashboard
+from clickagg.app import api, dashboard
 from clickagg.health import HEALTH
 from clickagg.metrics import METRICS
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import faust
 
-from app import web
-from app.pipeline import Pipeline
 from clickagg import gc_tuning
+from clickagg.app import web
+from clickagg.app.pipeline import Pipeline
 from clickagg.config import Settings
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from app.worker import run
+    from clickagg.app.worker import run
     from clickagg.es.schema import check_before_start
 
     settings = config.load(args)

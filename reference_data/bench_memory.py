@@ -56,8 +56,8 @@ def _status_mb() -> dict[str, float]:
 
 def measure(path: str) -> dict[str, object]:
     """Load ``path`` in this process and report time and memory; run it in a fresh process."""
-    from reference_data.sources import LocalFileSource
-    from reference_data.store import ReferenceStore
+    from clickagg.reference_data.sources import LocalFileSource
+    from clickagg.reference_data.store import ReferenceStore
 
     gc.collect()
     before = _status_mb()
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             size = generate(path, args.users, order)
             gen_s = time.perf_counter() - t0
             out = subprocess.run(
-                [sys.executable, "-m", "reference_data.bench_memory", "--measure", path],
+                [sys.executable, "-m", "clickagg.reference_data.bench_memory", "--measure", path],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         json.dumps(
             {
-                "bench": "reference_data.bench_memory",
+                "bench": "clickagg.reference_data.bench_memory",
                 "users": args.users,
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),

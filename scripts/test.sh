@@ -5,4 +5,5 @@ clickagg stack up
 trap 'clickagg stack down' EXIT
 ruff check .
 mypy
+lint-imports  # the layer contract in pyproject.toml (README "Layout")
 python -m pytest -v -p no:cacheprovider "$@"

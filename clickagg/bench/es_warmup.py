@@ -21,7 +21,7 @@ from clickagg.core.documents import document
 from clickagg.core.keys import GroupKey, doc_id
 from clickagg.es import schema
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
-from tables.window_state import Write
+from clickagg.tables.window_state import Write
 
 WINDOW_MS = 60_000
 BATCH = 100_000

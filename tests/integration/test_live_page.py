@@ -26,7 +26,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
-from app import dashboard
+from clickagg.app import dashboard
 from clickagg.es import schema
 from clickagg.stack.layout import StackLayout
 from tests.integration.conftest import free_port

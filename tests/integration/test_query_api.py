@@ -23,7 +23,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
-from app import api
+from clickagg.app import api
 from clickagg.core.documents import iso
 from clickagg.es import schema
 from clickagg.query import UNKNOWN, IncompleteRangeError, QueryClient, QueryError, SyncQueryClient

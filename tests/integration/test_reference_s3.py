@@ -16,7 +16,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from reference_data import ReferenceDataError, ReferenceStore, S3Source, open_source
+from clickagg.reference_data import ReferenceDataError, ReferenceStore, S3Source, open_source
 
 GOOD_V1 = b"101,female,1\n102,male,2\n"
 GOOD_V2 = b"101,male,7\n103,female,3\n"

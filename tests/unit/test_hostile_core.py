@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from clickagg.core import dead_letters, envelope
 from clickagg.core.batch import LAST_TIME_MS, aggregate_batch
 from clickagg.core.watermarks import NO_WATERMARK, SourceClock
-from tables.window_state import WindowState
+from clickagg.tables.window_state import WindowState
 
 NOW = 1_764_000_000_000  # a wall clock, injected
 MIN = 60_000

@@ -8,7 +8,7 @@ import pytest
 from elastic_transport import ConnectionError as EsConnectionError
 from openapi_spec_validator import validate
 
-from app import api, openapi
+from clickagg.app import api, openapi
 from clickagg.query import UNKNOWN, ArticleStat, TopArticles
 
 

@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference_data import (
+from clickagg.reference_data import (
     MAX_USER_ID,
     ReferenceDataRejected,
     UserTable,
     parse_csv,
 )
-from reference_data.csv_parse import iter_blocks
-from reference_data.table import MAX_GENDERS, MAX_SEGMENT, MIN_SEGMENT, UserTableBuilder
+from clickagg.reference_data.csv_parse import iter_blocks
+from clickagg.reference_data.table import MAX_GENDERS, MAX_SEGMENT, MIN_SEGMENT, UserTableBuilder
 
 # -- oracle -------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_data import (
+from clickagg.reference_data import (
     EmptySource,
     LocalFileSource,
     ReferenceDataError,
@@ -19,7 +19,7 @@ from reference_data import (
     UserTable,
     open_source,
 )
-from reference_data.sources import parse_s3_url
+from clickagg.reference_data.sources import parse_s3_url
 
 GOOD_V1 = b"101,female,1\n102,male,2\n"
 GOOD_V2 = b"user_id,gender,segment_id\n101,male,7\n103,female,3\n"

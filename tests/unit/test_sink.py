@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from clickagg.es.sink import BulkSink
-from tables.window_state import Write
+from clickagg.tables.window_state import Write
 
 
 def _unused(body: bytes, filter_path: str) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark, SourceClock
 from clickagg.core.windows import closes_at, is_late, window_start
-from tables.window_state import LateRow, WindowState
+from clickagg.tables.window_state import LateRow, WindowState
 
 MIN = 60_000
 
