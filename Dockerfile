@@ -50,7 +50,8 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/clickagg/bin:$PATH \
     DATA_DIR=/var/lib/clickagg \
-    WEB_PORT=6066
+    WEB_PORT=6066 \
+    WEB_BIND=0.0.0.0
 
 COPY --from=build /opt/clickagg /opt/clickagg
 

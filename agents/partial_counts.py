@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from clickagg import clients
 from clickagg.aio import OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, dead_letters, envelope
@@ -92,7 +93,7 @@ class PartialCounter:
         # Metadata every few seconds: partitions added to the topic are found (and assigned by a
         # rebalance) within seconds, not after the client's default 5 minutes.
         self.consumer = transactional_reader(
-            self.s.kafka_bootstrap_servers,
+            self.s,
             self.group_id,
             4 * 1024 * 1024,
             raw=True,
@@ -136,8 +137,8 @@ class PartialCounter:
         producers: dict[TopicPartition, AIOKafkaProducer] = {}
         try:
             for tp in new:
-                producer = producers[tp] = AIOKafkaProducer(
-                    bootstrap_servers=self.s.kafka_bootstrap_servers,
+                producer = producers[tp] = clients.producer(
+                    self.s,
                     transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
                     enable_idempotence=True,
                     linger_ms=5,

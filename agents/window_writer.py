@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch.helpers import async_scan
 
+from clickagg import clients
 from clickagg.aio import OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, envelope
@@ -61,7 +62,7 @@ class WindowWriter:
     def __init__(self, settings: Settings, es: Any) -> None:
         self.s = settings
         self.es = es
-        self.post = ThreadedBulkPost(settings.elasticsearch_url)
+        self.post = ThreadedBulkPost(clients.es_sync(settings, request_timeout=30))
         self.sink = BulkSink(self.post, settings.es_index)
         self.progress_sink = BulkSink(self.post, schema.progress_index(settings.es_index), concurrency=1)
         self.progress_written: dict[TopicPartition, int] = {}
@@ -79,8 +80,8 @@ class WindowWriter:
         self.late_producer: AIOKafkaProducer | None = None  # created on the first late row
 
     async def run(self, stopping: asyncio.Event) -> None:
-        self.consumer = transactional_reader(self.s.kafka_bootstrap_servers, self.group_id, 8 * 1024 * 1024)
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=self.s.kafka_bootstrap_servers)
+        self.consumer = transactional_reader(self.s, self.group_id, 8 * 1024 * 1024)
+        self.admin = clients.admin(self.s)
         try:
             await self.consumer.start()
             await self.admin.start()
@@ -253,9 +254,7 @@ class WindowWriter:
         after a crash it may be sent again (headers carry the partials offset to tell them apart).
         """
         if self.late_producer is None:
-            self.late_producer = AIOKafkaProducer(
-                bootstrap_servers=self.s.kafka_bootstrap_servers, enable_idempotence=True
-            )
+            self.late_producer = clients.producer(self.s, enable_idempotence=True)
             await self.late_producer.start()
         sent = []
         for tp, row in late:

@@ -15,6 +15,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError
 
 from clickagg.app import openapi
+from clickagg.app.auth import guarded
 from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.query import (
@@ -175,7 +176,7 @@ class LazyClient:
 
     def get(self) -> QueryClient:
         if self.client is None:
-            self.client = QueryClient(self.settings.elasticsearch_url, self.settings.es_index)
+            self.client = QueryClient.from_settings(self.settings)
         return self.client
 
     async def close(self) -> None:
@@ -189,7 +190,7 @@ def register(app: Any, pipeline_or_settings: Any) -> LazyClient:
     settings: Settings = getattr(pipeline_or_settings, "s", pipeline_or_settings)
     lazy = LazyClient(settings)
     for path, handler in ROUTES.items():
-        _page(app, path, handler, lazy)
+        _page(app, path, handler, lazy, guarded(settings))
 
     @app.on_before_shutdown.connect
     async def close_read_api(sender: Any, *args: Any, **kwargs: Any) -> None:
@@ -198,10 +199,10 @@ def register(app: Any, pipeline_or_settings: Any) -> LazyClient:
     return lazy
 
 
-def _page(app: Any, path: str, handler: Handler, lazy: LazyClient) -> None:
+def _page(app: Any, path: str, handler: Handler, lazy: LazyClient, guard: Any) -> None:
     async def view(web: Any, request: Any) -> Any:
         status, body = await respond(handler, lazy.get(), request.query)
         return web.json(body, status=status)
 
     view.__name__ = "api_" + handler.__name__
-    app.page(path, name=view.__name__)(view)
+    app.page(path, name=view.__name__)(guard(view))

@@ -23,6 +23,8 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
 
+from clickagg import clients
+from clickagg.app.auth import guarded
 from clickagg.config import Settings
 from clickagg.query import rank_articles
 
@@ -610,7 +612,7 @@ class LivePage:
     @property
     def es(self) -> AsyncElasticsearch:
         if self._es is None:
-            self._es = AsyncElasticsearch(self.settings.elasticsearch_url, request_timeout=10)
+            self._es = clients.es_async(self.settings, request_timeout=10)
         return self._es
 
     async def close(self) -> None:
@@ -642,19 +644,23 @@ class LivePage:
 def register(app: Any, settings: Settings) -> LivePage:
     """Add `/dashboard`, `/dashboard/fragment` and `/dashboard/data.json` to the worker's web server."""
     page = LivePage(settings)
+    guard = guarded(settings)
 
     @app.page("/dashboard")
+    @guard
     async def dashboard(web: Any, request: Any) -> Any:
         query = request.query_string
         fragment_url = "/dashboard/fragment" + (f"?{query}" if query else "")
         return web.html(render_page(await page.snapshot(request), fragment_url))
 
     @app.page("/dashboard/fragment")
+    @guard
     async def dashboard_fragment(web: Any, request: Any) -> Any:
         s = await page.snapshot(request)
         return web.html(render_fragment(s), status=503 if s.error else 200)
 
     @app.page("/dashboard/data.json")
+    @guard
     async def dashboard_data(web: Any, request: Any) -> Any:
         s = await page.snapshot(request)
         return web.json(s.as_json(), status=503 if s.error else 200)

@@ -11,10 +11,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from elastic_transport import OrjsonSerializer
 from elasticsearch import AsyncElasticsearch
 
-from clickagg import log_quiet
+from clickagg import clients, log_quiet
 from clickagg.agents.partial_counts import PartialCounter
 from clickagg.agents.window_writer import WindowWriter
 from clickagg.aio import quietly
@@ -52,22 +51,19 @@ class Pipeline:
         self.ready["reference_data"] = True
         METRICS.set("reference_users", len(self.reference.table))
         # orjson for request and response bodies: bulk responses are large and parsed per flush.
-        self.es = AsyncElasticsearch(
-            s.elasticsearch_url, request_timeout=30, serializers={"application/json": OrjsonSerializer()}
-        )
+        self.es = clients.es_async(s, request_timeout=30)
+        log.info("Kafka: %s; Elasticsearch: %s", clients.describe_kafka(s), clients.describe_es(s))
         await self._install_schema()
         self.ready["elasticsearch"] = True
-        counts = await ensure_topics(s.kafka_bootstrap_servers, {s.events_topic: 1})
+        counts = await ensure_topics(s, {s.events_topic: 1})
         sources = counts[s.events_topic]
         partials = s.partials_partitions or sources
-        (events_limit,) = (await max_message_bytes(s.kafka_bootstrap_servers, [s.events_topic])).values()
+        (events_limit,) = (await max_message_bytes(s, [s.events_topic])).values()
         # A dead letter is the original record plus headers: its topic takes a bit more than the
         # events topic (when we create it; an existing one's limit is read and respected).
         dlq_config = {"max.message.bytes": str(min(events_limit + 65536, MAX_REQUEST_BYTES))}
-        counts = await ensure_topics(
-            s.kafka_bootstrap_servers, {s.partials_topic: partials, s.dlq: 1}, {s.dlq: dlq_config}
-        )
-        limits = await max_message_bytes(s.kafka_bootstrap_servers, [s.partials_topic, s.dlq])
+        counts = await ensure_topics(s, {s.partials_topic: partials, s.dlq: 1}, {s.dlq: dlq_config})
+        limits = await max_message_bytes(s, [s.partials_topic, s.dlq])
         send_limits = SendLimits.from_topics(limits[s.partials_topic], limits[s.dlq])
         self.ready["kafka"] = True
         es, partials = self.es, counts[s.partials_topic]
@@ -143,7 +139,7 @@ class Pipeline:
     async def _probe(self) -> None:
         """Every few seconds: can we reach Kafka and Elasticsearch? (readiness and the log say so)."""
         s = self.s
-        admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers, request_timeout_ms=5000)
+        admin = clients.admin(s, request_timeout_ms=5000)
         try:
             while not self.stopping.is_set():
                 await self._probe_one("kafka", self._kafka_probe(admin))

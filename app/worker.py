@@ -12,7 +12,7 @@ from typing import Any
 
 import faust
 
-from clickagg import gc_tuning
+from clickagg import clients, gc_tuning
 from clickagg.app import web
 from clickagg.app.pipeline import Pipeline
 from clickagg.config import Settings
@@ -29,8 +29,9 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
     app = faust.App(
         f"{settings.app_id}-worker",
         broker=broker_url(settings.kafka_bootstrap_servers),
+        broker_credentials=clients.faust_credentials(settings),
         web_port=settings.web_port,
-        web_bind="0.0.0.0",
+        web_bind=settings.web_bind,
         datadir=settings.data_dir,
         autodiscover=False,
         web_graph_enabled=False,

@@ -53,7 +53,7 @@ def _produce(args: argparse.Namespace) -> int:
         records = jsonl_records(Path(args.file))
     else:
         records = synthetic_records(args.count, args.minutes, args.users, args.articles, args.seed)
-    n = asyncio.run(send(settings.kafka_bootstrap_servers, settings.events_topic, records))
+    n = asyncio.run(send(settings, settings.events_topic, records))
     print(f"sent {n} events to {settings.events_topic}")
     return 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -33,6 +33,27 @@ class Settings:
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
     log_level: str = "INFO"
+    # Production connectivity (SPEC): names follow librdkafka's and Elastic's clients. Secrets are
+    # never in repr (so never in a log line or an exception) and may come from <NAME>_FILE.
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_ca_location: str = ""
+    kafka_ssl_certificate_location: str = ""
+    kafka_ssl_key_location: str = ""
+    kafka_ssl_key_password: str = field(default="", repr=False)
+    kafka_ssl_endpoint_identification: str = "https"
+    elasticsearch_api_key: str = field(default="", repr=False)
+    elasticsearch_username: str = ""
+    elasticsearch_password: str = field(default="", repr=False)
+    elasticsearch_ca_certs: str = ""
+    elasticsearch_ssl_fingerprint: str = ""
+    elasticsearch_verify_certs: str = "true"
+    elastic_cloud_id: str = ""
+    aws_region: str = ""
+    web_bind: str = "127.0.0.1"
+    web_auth_token: str = field(default="", repr=False)
 
     @property
     def dlq(self) -> str:
@@ -51,7 +72,12 @@ class Settings:
     def lateness_ms(self) -> int:
         return self.allowed_lateness_seconds * 1000
 
+    @property
+    def verify_es_certs(self) -> bool:
+        return self.elasticsearch_verify_certs.strip().lower() not in ("false", "0", "no", "off")
+
     def validate(self) -> Settings:
+        self._validate_connectivity()
         if self.window_seconds <= 0:
             raise ConfigError(f"WINDOW_SECONDS must be a positive integer, got {self.window_seconds}")
         if self.allowed_lateness_seconds < 0:
@@ -64,7 +90,7 @@ class Settings:
             raise ConfigError("IDLE_TIMEOUT_SECONDS must be > 0")
         if not 0 < self.web_port < 65536:
             raise ConfigError(f"WEB_PORT must be a port number, got {self.web_port}")
-        if not self.elasticsearch_url.startswith(("http://", "https://")):
+        if not self.elastic_cloud_id and not self.elasticsearch_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"ELASTICSEARCH_URL must start with http:// or https://, got {self.elasticsearch_url!r}"
             )
@@ -76,6 +102,54 @@ class Settings:
             if not Path(self.reference_data).exists():
                 raise ConfigError(f"REFERENCE_DATA file not found: {self.reference_data}")
         return self
+
+    def _validate_connectivity(self) -> None:
+        protocol = self.kafka_security_protocol.upper()
+        if protocol not in KAFKA_PROTOCOLS:
+            raise ConfigError(
+                f"KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_PROTOCOLS)}, got {self.kafka_security_protocol!r}"
+            )
+        mechanism = self.kafka_sasl_mechanism.upper()
+        if protocol.startswith("SASL"):
+            if mechanism not in SASL_MECHANISMS:
+                raise ConfigError(
+                    f"KAFKA_SASL_MECHANISM must be one of {', '.join(SASL_MECHANISMS)} with {protocol}, "
+                    f"got {self.kafka_sasl_mechanism!r}"
+                )
+            if mechanism.startswith(("PLAIN", "SCRAM")) and not (
+                self.kafka_sasl_username and self.kafka_sasl_password
+            ):
+                raise ConfigError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are needed for {mechanism}")
+            if mechanism == "AWS_MSK_IAM" and not self.aws_region:
+                raise ConfigError("AWS_REGION is needed for KAFKA_SASL_MECHANISM=AWS_MSK_IAM")
+        if self.kafka_ssl_endpoint_identification.lower() not in ("https", "none"):
+            raise ConfigError(
+                f"KAFKA_SSL_ENDPOINT_IDENTIFICATION must be https or none, got {self.kafka_ssl_endpoint_identification!r}"
+            )
+        for name in (
+            "kafka_ssl_ca_location",
+            "kafka_ssl_certificate_location",
+            "kafka_ssl_key_location",
+            "elasticsearch_ca_certs",
+        ):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name.upper()} file not found: {path}")
+        if bool(self.kafka_ssl_certificate_location) != bool(self.kafka_ssl_key_location):
+            raise ConfigError("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mTLS)")
+        if bool(self.elasticsearch_username) != bool(self.elasticsearch_password):
+            raise ConfigError("ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together")
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM")
+SECRETS = (
+    "kafka_sasl_password",
+    "kafka_ssl_key_password",
+    "elasticsearch_api_key",
+    "elasticsearch_password",
+    "web_auth_token",
+)
 
 
 def _env_name(field_name: str) -> str:
@@ -93,6 +167,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def _secret_file(name: str) -> str | None:
+    """<NAME>_FILE (Docker and Kubernetes secrets): the file's content, without its final newline."""
+    path = os.environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path}: cannot read it ({exc.strerror})") from None
+
+
 def load(args: argparse.Namespace | None = None, **overrides: object) -> Settings:
     """Flags win over environment variables, which win over defaults."""
     values: dict[str, object] = {}
@@ -102,6 +187,8 @@ def load(args: argparse.Namespace | None = None, **overrides: object) -> Setting
             raw = getattr(args, f.name, None)
         if raw is None:
             raw = os.environ.get(_env_name(f.name))
+        if raw is None and f.name in SECRETS:
+            raw = _secret_file(_env_name(f.name))
         if f.name in overrides:
             raw = overrides[f.name]
         if raw is None:

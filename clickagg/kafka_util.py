@@ -13,7 +13,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
-from clickagg import raw_records
+from clickagg import clients, raw_records
+from clickagg.config import Settings
 from clickagg.core.dead_letters import RECORD_OVERHEAD
 from clickagg.core.envelope import MAX_ENVELOPE_BYTES
 
@@ -22,12 +23,19 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024  # stage 1's producer requests; dead letters are cut to fit
 
 
+Kafka = Settings | str  # settings (security included), or a plaintext bootstrap list (tools, tests)
+
+
+def _settings(kafka: Kafka) -> Settings:
+    return kafka if isinstance(kafka, Settings) else Settings(kafka_bootstrap_servers=kafka)
+
+
 async def ensure_topics(
-    bootstrap: str, topics: dict[str, int], configs: dict[str, dict[str, str]] | None = None
+    kafka: Kafka, topics: dict[str, int], configs: dict[str, dict[str, str]] | None = None
 ) -> dict[str, int]:
     """Create missing topics with the given partition counts (and topic configs, for new topics
     only); return the actual counts of all."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(_settings(kafka))
     await admin.start()
     try:
         # list_topics, not describe: a metadata request for a missing topic may auto-create it
@@ -75,9 +83,9 @@ class SendLimits:
         )
 
 
-async def max_message_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+async def max_message_bytes(kafka: Kafka, topics: list[str]) -> dict[str, int]:
     """Each topic's effective `max.message.bytes`: the largest record batch its broker accepts."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin(_settings(kafka))
     await admin.start()
     try:
         responses: Any = await admin.describe_configs(
@@ -106,7 +114,7 @@ async def partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dic
 
 
 def transactional_reader(
-    bootstrap: str, group_id: str, fetch_bytes: int, raw: bool = False, metadata_max_age_ms: int = 300_000
+    kafka: Kafka, group_id: str, fetch_bytes: int, raw: bool = False, metadata_max_age_ms: int = 300_000
 ) -> AIOKafkaConsumer:
     """A group consumer for the stages: manual commits, read_committed, earliest when new.
 
@@ -114,8 +122,8 @@ def transactional_reader(
     """
     if raw:
         raw_records.install()
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+    consumer: AIOKafkaConsumer = clients.consumer(
+        _settings(kafka),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -124,6 +132,7 @@ def transactional_reader(
         value_deserializer=raw_records.RAW if raw else None,
         metadata_max_age_ms=metadata_max_age_ms,
     )
+    return consumer
 
 
 def record_lag(consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int], stage: str) -> int:

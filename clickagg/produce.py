@@ -6,18 +6,16 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
+from clickagg import clients
+from clickagg.config import Settings
 from clickagg.generate import events
 
 
 async def send(
-    bootstrap: str, topic: str, records: Iterable[tuple[int | None, bytes]], partitions: int = 0
+    settings: Settings, topic: str, records: Iterable[tuple[int | None, bytes]], partitions: int = 0
 ) -> int:
     """Send (timestamp_ms, value) records; round-robin over partitions when partitions > 0."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks="all"
-    )
+    producer = clients.producer(settings, linger_ms=20, max_batch_size=512 * 1024, acks="all")
     await producer.start()
     count = 0
     try:

@@ -337,6 +337,15 @@ class QueryClient:
         self._refresh = refresh_on_advance
         self._refreshed_before: int | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> QueryClient:
+        """The client a worker or the CLI uses: URL or Cloud ID, authentication and TLS from Settings."""
+        from clickagg import clients
+
+        client = cls(clients.es_async(settings, request_timeout=30), settings.es_index, **options)
+        client._owns = True
+        return client
+
     async def close(self) -> None:
         if self._owns:
             await self.es.close()

@@ -68,7 +68,7 @@ async def _answer(settings: Settings, args: argparse.Namespace) -> str:
     from clickagg.query import QueryClient, QueryError, parse_time
 
     _check_flags(args)
-    async with QueryClient(settings.elasticsearch_url, settings.es_index) as client:
+    async with QueryClient.from_settings(settings) as client:
         if args.what == "latest":
             rows = await client.latest_complete_minutes(args.minutes)
             return _json([r.to_dict() for r in rows]) if args.json else minutes_table(rows)

@@ -17,6 +17,8 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from clickagg import clients
+from clickagg.config import Settings
 from clickagg.core.documents import document
 from clickagg.core.keys import GroupKey, doc_id
 from clickagg.es import schema
@@ -55,7 +57,7 @@ async def warm_up(es_url: str, index: str, docs: int) -> dict[str, Any]:
     """Index `docs` documents into `index` (created with the worker's template), then delete it."""
     started = time.perf_counter()
     es = AsyncElasticsearch(es_url, request_timeout=120)
-    post = ThreadedBulkPost(es_url)
+    post = ThreadedBulkPost(clients.es_sync(Settings(elasticsearch_url=es_url), request_timeout=30))
     sink = BulkSink(post, index)
     try:
         await schema.install(es, index)

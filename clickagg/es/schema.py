@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+from elasticsearch import BadRequestError, NotFoundError
 
+from clickagg import clients
 from clickagg.config import Settings
 from clickagg.es.ownership import (
     DOCUMENT_FIELDS,
@@ -191,7 +192,7 @@ def check_before_start(settings: Settings) -> None:
     """
 
     async def run() -> None:
-        es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=5, max_retries=0)
+        es = clients.es_async(settings, request_timeout=5, max_retries=0)
         try:
             await check(es, settings.es_index, Owner.of(settings))
         except OwnershipError:

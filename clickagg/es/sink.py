@@ -42,20 +42,16 @@ class ThreadedBulkPost:
     during I/O), so Elasticsearch indexes on the other core while the loop computes.
     """
 
-    def __init__(self, es_url: str, timeout_s: float = 30.0) -> None:
-        from elastic_transport import OrjsonSerializer
-        from elasticsearch import Elasticsearch
-
-        self.client = Elasticsearch(
-            es_url, request_timeout=timeout_s, serializers={"application/json": OrjsonSerializer()}
-        )
+    def __init__(self, client: Any) -> None:
+        """client: a blocking Elasticsearch client (clickagg.clients.es_sync), owned from now on."""
+        self.client = client
 
     def refresh(self, index: str) -> None:
         self.client.indices.refresh(index=index)
 
     def __call__(self, body: bytes, filter_path: str = FILTER_PATH) -> Any:
         # Pre-serialised NDJSON bytes pass through the transport untouched (typed as dicts only).
-        return self.client.bulk(body=body, filter_path=filter_path).body  # type: ignore[arg-type]
+        return self.client.bulk(body=body, filter_path=filter_path).body
 
     def close(self) -> None:
         self.client.close()

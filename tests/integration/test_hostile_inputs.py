@@ -127,7 +127,11 @@ async def test_huge_ids_strict_json_and_extreme_timestamps(deployment: Deploymen
     cases: list[tuple[bytes, int | None, str | None]] = [  # (value, ts offset or absolute, expected reason)
         (ev(long_valid_id, 3), None, None),
         (ev(5, "9" * 5000), None, "invalid_user_id"),
-        (b'{"article_id": ' + b"9" * 5000 + b', "user_id": 1, "action": "click"}', None, "invalid_article_id"),
+        (
+            b'{"article_id": ' + b"9" * 5000 + b', "user_id": 1, "action": "click"}',
+            None,
+            "invalid_article_id",
+        ),
         (ev(6, 4).decode().encode("utf-16"), None, "invalid_json"),
         (ev(6, 4).decode().encode("utf-32"), None, "invalid_json"),
         (b'{"article_id": 6, "user_id": 4, "action": "click\xed\xa0\x80"}', None, "invalid_json"),

@@ -7,6 +7,7 @@ import time
 
 import orjson
 
+from clickagg.config import Settings
 from clickagg.produce import send
 from tests.integration.conftest import free_port
 from tests.support.cluster import Deployment, es_rows
@@ -32,7 +33,7 @@ async def test_thousand_events_over_three_minutes_match_reference_sql(deployment
     oracle_events.sort()
 
     await deployment.create_topic(partitions=1)
-    await send(deployment.bootstrap, deployment.topic, sent)
+    await send(Settings(kafka_bootstrap_servers=deployment.bootstrap), deployment.topic, sent)
     deployment.start_worker(free_port(), REFERENCE_DATA=csv)
 
     expected = expected_rows(oracle_events, users)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_wheel_holds_only_the_clickagg_package(tmp_path: Path) -> None:
+    # setuptools stages files in <project>/build and would pack stale ones left there by an older tree.
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     subprocess.run(
         [
             sys.executable,
@@ -27,6 +30,7 @@ def test_the_wheel_holds_only_the_clickagg_package(tmp_path: Path) -> None:
         check=True,
         cwd=tmp_path,
     )
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
     (wheel,) = tmp_path.glob("clickagg-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"clickagg", wheel.name.split("-py3")[0] + ".dist-info"}
