@@ -16,11 +16,14 @@ to resume exactly is committed atomically with the position it belongs to.
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import orjson
 
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
+
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def encode_source(watermark: int) -> str:
@@ -30,7 +33,9 @@ def encode_source(watermark: int) -> str:
 def decode_source(meta: str) -> int:
     """The stored watermark, or NO_WATERMARK for an empty or foreign string."""
     text = meta.strip()
-    if text.lstrip("-").isdigit() and len(text) < 21:
+    # ASCII digits only: str.isdigit() also accepts "²" (int() rejects it) and other scripts' digits,
+    # and lstrip("-") let "--5" through; a foreign string must never fail the partition's assignment.
+    if len(text) < 21 and _DECIMAL.fullmatch(text):
         return int(text)
     return NO_WATERMARK
 

@@ -44,8 +44,9 @@ def encode(src: int, n: int, wm: int, windows: Windows, max_bytes: int = MAX_ENV
     # Rows are of similar size: cut into equal parts with some headroom, then halve any part that
     # is still too big (a few long genders). A single row never approaches max_bytes.
     parts = -(-len(whole) * 5 // (4 * max_bytes))
-    size = -(-len(flat) // parts)
-    chunks = [flat[i : i + size] for i in range(0, len(flat), size)]
+    size = max(1, -(-len(flat) // parts))
+    # No rows (only empty windows, or a max_bytes below an empty envelope): still one envelope.
+    chunks = [flat[i : i + size] for i in range(0, len(flat), size)] or [[]]
     out: list[bytes] = []
     for i, chunk in enumerate(chunks):
         mark = wm if i == len(chunks) - 1 else NO_WATERMARK
