@@ -1,4 +1,7 @@
-"""Index template and mapping with SPEC's field types, installed by the worker at start.
+"""Index templates and mappings, installed by the worker at start.
+
+The documents index's mapping (SPEC's field types) is clickagg.core.documents.DOCUMENT_MAPPING, next
+to the document it types; the progress index's is here.
 
 Each index and template also records its owner, the one deployment that may write it (see
 clickagg/es/ownership.py); install() checks that record before it writes anything.
@@ -16,6 +19,7 @@ from elasticsearch import BadRequestError, NotFoundError
 
 from clickagg import clients
 from clickagg.config import Settings
+from clickagg.core.documents import DOCUMENT_MAPPING
 from clickagg.es.ownership import (
     DOCUMENT_FIELDS,
     PROGRESS_FIELDS,
@@ -30,28 +34,9 @@ from clickagg.es.ownership import (
 
 log = logging.getLogger(__name__)
 
-# SPEC's fields are searchable and aggregatable. The extra ones cost Elasticsearch only what they are
-# used for (indexing is half of the benchmark's CPU): ctr can be sorted and aggregated but not
-# range-searched (filter on click/impression); owner_partition is only filtered on (stage 2's state
-# restore). window_end and applied_version are no longer written (see clickagg.core.documents); they
-# stay in the mapping, unindexed, so documents written by earlier versions still fit it.
-MAPPINGS: dict[str, Any] = {
-    "dynamic": "strict",
-    "properties": {
-        "time": {"type": "date"},
-        "window_end": {"type": "date", "index": False, "doc_values": False},
-        "gender": {"type": "keyword"},
-        "segment_id": {"type": "integer"},
-        "article_id": {"type": "long"},
-        "impression": {"type": "long"},
-        "click": {"type": "long"},
-        "ctr": {"type": "double", "index": False},
-        "final": {"type": "boolean"},
-        "owner_partition": {"type": "integer", "doc_values": False},
-        "applied_version": {"type": "long", "index": False, "doc_values": False},
-        "updated_at": {"type": "date"},
-    },
-}
+# The documents index's mapping lives next to the document it types (clickagg.core.documents);
+# MAPPINGS stays as its name here for the code that imports it from this module.
+MAPPINGS = DOCUMENT_MAPPING
 
 
 PROGRESS_MAPPINGS: dict[str, Any] = {
@@ -99,7 +84,7 @@ def _targets(index: str) -> list[_Target]:
         _Target(
             index,
             f"ES_INDEX {index}",
-            MAPPINGS,
+            DOCUMENT_MAPPING,
             {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL},
             DOCUMENT_FIELDS,
         ),

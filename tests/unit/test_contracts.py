@@ -2,7 +2,7 @@
 
 Both codecs are read by running deployments, so besides round trips these tests pin the forms
 written by earlier versions: stage 2's bare watermark map, an empty metadata string, the flat
-`rows` envelope.
+`rows` envelope. Last, stage 2's document against the index mapping that types it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from hypothesis import strategies as st
 
 from clickagg.core import commit_meta, envelope
 from clickagg.core.batch import LAST_TIME_MS
+from clickagg.core.documents import DOCUMENT_MAPPING, document
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
+from clickagg.es import schema
+from clickagg.es.ownership import DOCUMENT_FIELDS
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 MARK = st.integers(NO_WATERMARK, LAST_TIME_MS)
@@ -177,3 +180,65 @@ def test_the_flat_rows_envelope_of_earlier_versions_decodes_grouped_by_window() 
     ]
     empty = envelope.decode(orjson.dumps({"src": 0, "n": 1, "wm": NO_WATERMARK, "rows": []}))
     assert empty["windows"] == [] and empty["wm"] == NO_WATERMARK
+
+
+# Stage 2's document and the documents index's mapping.
+
+SPEC_TYPES = {
+    "time": "date",
+    "gender": "keyword",
+    "segment_id": "integer",
+    "article_id": "long",
+    "impression": "long",
+    "click": "long",
+    "final": "boolean",
+}
+PROPERTIES: dict[str, dict[str, Any]] = DOCUMENT_MAPPING["properties"]
+
+
+@given(
+    st.integers(0, LAST_TIME_MS // MIN).map(lambda w: w * MIN),
+    st.one_of(st.none(), st.sampled_from(["female", "male"])),
+    st.one_of(st.none(), st.integers(0, 2**31 - 1)),
+    st.integers(0, 2**63 - 1),
+    st.integers(0, 10**9),
+    st.integers(0, 10**9),
+    st.booleans(),
+    st.integers(0, 255),
+)
+@example(0, None, None, 1, 0, 0, False, 0)  # no impressions: ctr is None
+def test_every_field_of_a_document_is_in_the_strict_mapping(
+    start: int,
+    gender: str | None,
+    segment: int | None,
+    article: int,
+    imp: int,
+    clk: int,
+    final: bool,
+    owner: int,
+) -> None:
+    doc = document((start, gender, segment, article), imp, clk, final, owner)
+    assert DOCUMENT_MAPPING["dynamic"] == "strict"  # a field missing from it fails the write
+    assert set(doc) <= set(PROPERTIES), set(doc) - set(PROPERTIES)
+    assert set(SPEC_TYPES) <= set(doc)
+
+
+@pytest.mark.parametrize(("field", "spec_type"), SPEC_TYPES.items())
+def test_every_spec_field_has_specs_type(field: str, spec_type: str) -> None:
+    assert PROPERTIES[field]["type"] == spec_type
+    assert PROPERTIES[field].get("index", True) is not False  # searchable and aggregatable
+
+
+def test_the_fields_that_mark_an_index_as_clickaggs_are_typed_as_the_mapping_types_them() -> None:
+    assert {f: PROPERTIES[f]["type"] for f in DOCUMENT_FIELDS} == DOCUMENT_FIELDS
+
+
+def test_older_documents_fields_stay_in_the_mapping_unindexed() -> None:
+    for field in ("window_end", "applied_version"):
+        assert PROPERTIES[field]["index"] is False and PROPERTIES[field]["doc_values"] is False
+
+
+def test_schema_installs_the_documents_mapping_under_its_old_name_too() -> None:
+    assert schema.MAPPINGS is DOCUMENT_MAPPING
+    (documents, _) = schema._targets("ix")
+    assert documents.mappings is DOCUMENT_MAPPING
