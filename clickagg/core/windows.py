@@ -11,8 +11,3 @@ def window_start(ts_ms: int, size_ms: int) -> int:
 def closes_at(start_ms: int, size_ms: int, lateness_ms: int) -> int:
     """The watermark at which the window [start, start+size) is final: end plus allowed lateness."""
     return start_ms + size_ms + lateness_ms
-
-
-def is_late(ts_ms: int, watermark_ms: int, size_ms: int, lateness_ms: int) -> bool:
-    """Late means its window already closed under the watermark seen before this record."""
-    return closes_at(window_start(ts_ms, size_ms), size_ms, lateness_ms) <= watermark_ms

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from clickagg.core.batch import LAST_TIME_MS, aggregate_batch
 from clickagg.core.events import CLICK, IMPRESSION, parse_event
 from clickagg.core.watermarks import SourceClock
-from clickagg.core.windows import is_late, window_start
+from clickagg.core.windows import closes_at, window_start
 
 USERS = {1: ("female", 3), 2: ("male", None), 3: (None, 7)}
 
@@ -46,7 +46,7 @@ def plain(
         if r.timestamp > now + max_future:
             reasons.append("future")
             continue
-        if is_late(r.timestamp, clock.watermark, size, lateness):
+        if closes_at(window_start(r.timestamp, size), size, lateness) <= clock.watermark:
             reasons.append("late")
             continue
         clock.observe(min(r.timestamp, now), now_ms=0)  # the watermark never passes the wall clock

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark, SourceClock
-from clickagg.core.windows import closes_at, is_late, window_start
+from clickagg.core.windows import closes_at, window_start
 from clickagg.tables.window_state import LateRow, WindowState
 
 MIN = 60_000
@@ -13,8 +13,9 @@ def test_window_start_aligns_to_utc_minutes_and_handles_big_ms() -> None:
     assert window_start(1_700_000_059_999, MIN) == 1_700_000_040_000
     assert window_start(2**62 + 5, MIN) % MIN == 0
     assert closes_at(0, MIN, 5000) == 65_000
-    assert not is_late(59_999, 64_999, MIN, 5000)
-    assert is_late(59_999, 65_000, MIN, 5000)
+    # A record is late when its window closed under the watermark seen before it.
+    assert not closes_at(window_start(59_999, MIN), MIN, 5000) <= 64_999
+    assert closes_at(window_start(59_999, MIN), MIN, 5000) <= 65_000
 
 
 def test_source_clock_idle_advance_uses_injected_clock() -> None:
