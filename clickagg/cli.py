@@ -18,7 +18,7 @@ def _stack(args: argparse.Namespace) -> int:
 
     layout = StackLayout.from_env(kafka_port=args.kafka_port, es_port=args.es_port)
     if args.action == "up":
-        print("\n".join(manager.up(layout, args.service)))
+        print("\n".join(manager.up(layout, args.service, secure=args.secure)))
         if args.service == "opensearch":
             print(f"OpenSearch:    http://127.0.0.1:{layout.opensearch_port}")
             return 0
@@ -29,7 +29,7 @@ def _stack(args: argparse.Namespace) -> int:
         return 0
     if args.action == "restart":
         manager.down(layout, args.service, kill=args.kill, opt_in=args.service is not None)
-        print("\n".join(manager.up(layout, args.service)))
+        print("\n".join(manager.up(layout, args.service, secure=args.secure)))
         return 0
     ok, lines = manager.status(layout)
     print("\n".join(lines))
@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--kafka-port", type=int, default=None)
     stack.add_argument("--es-port", type=int, default=None)
     stack.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop")
+    stack.add_argument(
+        "--secure",
+        action="store_true",
+        help="up/restart: also Kafka SASL_SSL (SCRAM) and TLS + auth for Elasticsearch; settings in <stack dir>/secure.env",
+    )
     stack.set_defaults(func=_stack)
 
     worker = sub.add_parser("worker", help="run the aggregation worker")

@@ -42,6 +42,8 @@ class StackLayout:
     kafka_port: int
     es_port: int
     opensearch_port: int = 9201
+    kafka_secure_port: int = 9094  # `stack up --secure`: Kafka's SASL_SSL listener
+    es_secure_port: int = 9243  # `stack up --secure`: TLS + auth (nginx) in front of Elasticsearch
 
     @classmethod
     def from_env(cls, kafka_port: int | None = None, es_port: int | None = None) -> StackLayout:
@@ -53,6 +55,8 @@ class StackLayout:
             kafka_port=kafka_port or _env_port("CLICKAGG_KAFKA_PORT", 9092),
             es_port=es_port or _env_port("CLICKAGG_ES_PORT", 9200),
             opensearch_port=_env_port("CLICKAGG_OPENSEARCH_PORT", 9201),
+            kafka_secure_port=_env_port("CLICKAGG_KAFKA_SECURE_PORT", 9094),
+            es_secure_port=_env_port("CLICKAGG_ES_SECURE_PORT", 9243),
         )
 
     @property

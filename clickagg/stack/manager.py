@@ -6,6 +6,7 @@ import functools
 import os
 
 from clickagg.stack import procs
+from clickagg.stack import secure as secure_stack
 from clickagg.stack.layout import StackError, StackLayout
 from clickagg.stack.opensearch import opensearch_service
 from clickagg.stack.services import Service, elasticsearch_service, java_major, kafka_service, wait_healthy
@@ -14,8 +15,15 @@ HEALTH_TIMEOUT_S = float(os.environ.get("CLICKAGG_STACK_TIMEOUT", "180"))
 OPT_IN = ("opensearch",)  # started only when named; `down` and `status` still cover them
 
 
-def services(layout: StackLayout, only: str | None = None, opt_in: bool = False) -> list[Service]:
-    all_services = [kafka_service(layout), elasticsearch_service(layout), opensearch_service(layout)]
+def services(
+    layout: StackLayout, only: str | None = None, opt_in: bool = False, secure: bool = False
+) -> list[Service]:
+    listener = secure_stack.kafka_listener(layout) if secure else None  # `up --secure`: + SASL_SSL
+    all_services = [
+        kafka_service(layout, listener),
+        elasticsearch_service(layout),
+        opensearch_service(layout),
+    ]
     if only is None:
         return [s for s in all_services if opt_in or s.name not in OPT_IN]
     chosen = [s for s in all_services if s.name == only]
@@ -24,12 +32,16 @@ def services(layout: StackLayout, only: str | None = None, opt_in: bool = False)
     return chosen
 
 
-def up(layout: StackLayout, only: str | None = None) -> list[str]:
-    """Start what is not running yet and wait until healthy; running twice is harmless."""
+def up(layout: StackLayout, only: str | None = None, secure: bool = False) -> list[str]:
+    """Start what is not running yet and wait until healthy; running twice is harmless.
+
+    secure: also the SASL_SSL listener and TLS + auth for Elasticsearch (clickagg/stack/secure.py).
+    """
     if java_major() < 17:
         raise StackError("Java 17 or newer is required (java -version reports an older one)")
+    plan = secure_stack.prepare(layout, only) if secure else None
     lines = []
-    for service in services(layout, only):
+    for service in services(layout, only, secure=secure):
         pid_file = layout.pid_file(service.name)
         log = layout.log_file(service.name)
         pid = procs.owned_pid(pid_file, service.tag(layout))
@@ -43,6 +55,8 @@ def up(layout: StackLayout, only: str | None = None) -> list[str]:
             pid = procs.spawn(service.command(), pid_file, log)
         wait_healthy(service, functools.partial(procs.alive, pid), log, HEALTH_TIMEOUT_S)
         lines.append(f"{service.name:<14} {service.url:<28} pid {pid}  log {log}")
+    if plan is not None:
+        lines += secure_stack.finish(layout, plan, HEALTH_TIMEOUT_S)
     return lines
 
 
@@ -54,7 +68,7 @@ def down(layout: StackLayout, only: str | None = None, kill: bool = False, opt_i
     """Stop only the processes this stack started (pid file + command-line tag must both match)."""
     import signal
 
-    lines = []
+    lines = secure_stack.down(layout, kill) if only in (None, "elasticsearch") else []
     for service in reversed(services(layout, only, opt_in=opt_in)):
         pid = procs.owned_pid(layout.pid_file(service.name), service.tag(layout))
         if pid is None:
@@ -85,4 +99,5 @@ def status(layout: StackLayout) -> tuple[bool, list[str]]:
         lines.append(
             f"{service.name:<14} {state:<18} {service.url:<28} pid {pid}  log {layout.log_file(service.name)}"
         )
-    return ok, lines
+    secure_ok, secure_lines = secure_stack.status(layout)  # none unless `up --secure` ran
+    return ok and secure_ok, lines + secure_lines

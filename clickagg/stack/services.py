@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from clickagg.stack import javatool
 from clickagg.stack.fetch import compile_es_launcher, fetch_jars, require_tool
 from clickagg.stack.layout import ELASTICSEARCH_VERSION, KAFKA_VERSION, StackError, StackLayout
 
@@ -34,7 +35,24 @@ class Service:
         return f"-Dclickagg.stack={layout.service_dir(self.name)}"
 
 
-def kafka_service(layout: StackLayout) -> Service:
+@dataclass(frozen=True)
+class KafkaListener:
+    """One more broker listener (`stack up --secure` adds SASL_SSL); the PLAINTEXT and CONTROLLER ones stay.
+
+    `format_args` go to the storage format (e.g. `--add-scram`) through a 0600 argument file, never on
+    a command line, and `secrets` (the passwords in them) never reach the log (`javatool.py`).
+    """
+
+    name: str
+    protocol: str
+    bind: str  # host:port
+    advertised: str  # host:port
+    properties: tuple[str, ...] = ()
+    format_args: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+def kafka_service(layout: StackLayout, listener: KafkaListener | None = None) -> Service:
     home = layout.service_dir("kafka")
     props = home / "server.properties"
     data = home / "data"
@@ -42,10 +60,10 @@ def kafka_service(layout: StackLayout) -> Service:
     def install() -> None:
         fetch_jars("kafka-pom.xml", KAFKA_VERSION, layout.kafka_lib, layout.log_file("kafka"))
         home.mkdir(parents=True, exist_ok=True)
-        props.write_text(_kafka_properties(layout, data))
+        props.write_text(_kafka_properties(layout, data, listener))
         (home / "log4j.properties").write_text(_KAFKA_LOG4J)
         if not (data / "meta.properties").exists():
-            _format_kafka_storage(layout, props)
+            _format_kafka_storage(layout, props, listener)
 
     def command() -> list[str]:
         java = require_tool("java", "install a Java 17+ runtime")
@@ -66,17 +84,26 @@ def kafka_service(layout: StackLayout) -> Service:
     )
 
 
-def _kafka_properties(layout: StackLayout, data: Path) -> str:
+def _kafka_properties(layout: StackLayout, data: Path, listener: KafkaListener | None = None) -> str:
+    listeners = (
+        f"PLAINTEXT://127.0.0.1:{layout.kafka_port},CONTROLLER://127.0.0.1:{layout.kafka_controller_port}"
+    )
+    advertised = f"PLAINTEXT://127.0.0.1:{layout.kafka_port}"
+    protocols = "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+    if listener is not None:
+        listeners += f",{listener.name}://{listener.bind}"
+        advertised += f",{listener.name}://{listener.advertised}"
+        protocols += f",{listener.name}:{listener.protocol}"
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{layout.kafka_controller_port}",
-            f"listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port},CONTROLLER://127.0.0.1:{layout.kafka_controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{layout.kafka_port}",
+            f"listeners={listeners}",
+            f"advertised.listeners={advertised}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"listener.security.protocol.map={protocols}",
             f"log.dirs={data}",
             "num.partitions=1",
             "auto.create.topics.enable=true",
@@ -87,6 +114,7 @@ def _kafka_properties(layout: StackLayout, data: Path) -> str:
             "transaction.state.log.num.partitions=8",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=24",
+            *(listener.properties if listener is not None else ()),
             "",
         ]
     )
@@ -101,20 +129,27 @@ log4j.logger.org.apache.kafka.storage=WARN
 """
 
 
-def _format_kafka_storage(layout: StackLayout, props: Path) -> None:
+def _format_kafka_storage(layout: StackLayout, props: Path, listener: KafkaListener | None = None) -> None:
     import subprocess
 
     java = require_tool("java", "install a Java 17+ runtime")
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-    cmd = [
-        java, f"-Dlog4j.configuration=file:{props.parent / 'log4j.properties'}",
-        "-cp", f"{layout.kafka_lib}/*", "kafka.tools.StorageTool",
-        "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted",
-    ]  # fmt: skip
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # as Kafka's Uuid.randomUuid(): "-..." would parse as an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    jvm = [
+        java,
+        f"-Dlog4j.configuration=file:{props.parent / 'log4j.properties'}",
+        "-cp",
+        f"{layout.kafka_lib}/*",
+    ]
+    tool = ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--ignore-formatted"]
     log = layout.log_file("kafka")
-    with log.open("ab") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
+    if listener is not None and listener.format_args:  # e.g. --add-scram with a password
+        code = javatool.run(jvm, [*tool, *listener.format_args], listener.secrets, log, props.parent)
+    else:
+        with log.open("ab") as out:
+            code = subprocess.run([*jvm, *tool], stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+    if code != 0:
         raise StackError(f"formatting Kafka's KRaft storage failed; see {log}")
 
 
