@@ -95,7 +95,7 @@ class PartialCounter:
         self.consumer = transactional_reader(
             self.s,
             self.group_id,
-            4 * 1024 * 1024,
+            self.s.stage1_fetch_bytes,
             raw=True,
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
@@ -106,7 +106,7 @@ class PartialCounter:
                 # Big batches when a backlog is waiting: more repetition per batch means fewer partial
                 # rows for stage 2 (measured: 30k → 77k, 100k → 83k, 200k → 93k events/s; BENCHMARKS.md).
                 # Live traffic arrives in small batches anyway, so latency is unaffected.
-                batches = await self.consumer.getmany(timeout_ms=200, max_records=200_000)
+                batches = await self.consumer.getmany(timeout_ms=200, max_records=self.s.stage1_max_records)
                 if self.listener_error is not None:
                     raise self.listener_error  # a failed (re)assignment fails the stage: it restarts fresh
                 async with self.lock:
@@ -141,7 +141,7 @@ class PartialCounter:
                     self.s,
                     transactional_id=f"{self.s.app_id}-stage1-{tp.partition}",
                     enable_idempotence=True,
-                    linger_ms=5,
+                    linger_ms=self.s.producer_linger_ms,
                     max_batch_size=self.limits.batch_bytes,
                     max_request_size=self.limits.request_bytes,
                     transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,

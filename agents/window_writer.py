@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch.helpers import async_scan
 
 from clickagg import clients
-from clickagg.aio import OneInFlight, StageStuck, quietly
+from clickagg.aio import Backoff, OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, envelope
 from clickagg.core.documents import iso
@@ -50,7 +50,6 @@ class ProgressWrite(NamedTuple):
     tp: TopicPartition
 
 
-MAX_PENDING_FINALS = 50_000  # flush early when this many final documents wait
 COMMIT_DEADLINE_S = 30.0  # an offset commit that takes longer fails the stage (restart, new clients)
 
 
@@ -80,7 +79,7 @@ class WindowWriter:
         self.late_producer: AIOKafkaProducer | None = None  # created on the first late row
 
     async def run(self, stopping: asyncio.Event) -> None:
-        self.consumer = transactional_reader(self.s, self.group_id, 8 * 1024 * 1024)
+        self.consumer = transactional_reader(self.s, self.group_id, self.s.stage2_fetch_bytes)
         self.admin = clients.admin(self.s)
         try:
             await self.consumer.start()
@@ -110,7 +109,7 @@ class WindowWriter:
     async def _loop(self, stopping: asyncio.Event) -> None:
         assert self.consumer is not None
         while not stopping.is_set():
-            batches = await self.consumer.getmany(timeout_ms=200, max_records=2000)
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=self.s.stage2_max_records)
             if self.listener_error is not None:
                 raise self.listener_error  # a failed (re)assignment fails the stage: it restarts fresh
             if self.writing.finished:
@@ -140,7 +139,7 @@ class WindowWriter:
                     )
                 waiting = record_lag(self.consumer, self.positions, "stage2")
                 due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
-                if due or finals >= MAX_PENDING_FINALS or live_close:
+                if due or finals >= self.s.max_pending_finals or live_close:
                     await self._flush(list(self.states))
             note_progress("stage2", waiting)  # blocked here while a flush waits for Elasticsearch
 
@@ -352,16 +351,18 @@ class WindowWriter:
             log.info("stage2 owns %s from offset %s with %d open documents", tp, offset, loaded)
 
     async def _refresh_index(self) -> None:
+        backoff = Backoff(first_s=0.5, max_s=5.0)
         while True:
             try:
                 await self.es.indices.refresh(index=self.s.es_index)
                 return
             except Exception as exc:
                 note_bad("elasticsearch", f"not reachable while restoring state ({exc!r}); retrying")
-                await asyncio.sleep(2.0)
+                await backoff.sleep()
 
     async def _load_open_documents(self, partition: int, state: WindowState) -> int:
         query = {"bool": {"filter": [{"term": {"owner_partition": partition}}, {"term": {"final": False}}]}}
+        backoff = Backoff(first_s=0.5, max_s=5.0)
         while True:
             try:
                 count = 0
@@ -377,7 +378,7 @@ class WindowWriter:
             except Exception as exc:
                 note_bad("elasticsearch", f"loading open documents failed ({exc!r}); retrying")
                 state.windows.clear()
-                await asyncio.sleep(2.0)
+                await backoff.sleep()
 
     async def _revoke(self, partitions: list[TopicPartition]) -> None:
         owned = [tp for tp in partitions if tp in self.states]

@@ -16,7 +16,7 @@ from elasticsearch import AsyncElasticsearch
 from clickagg import clients, log_quiet
 from clickagg.agents.partial_counts import PartialCounter
 from clickagg.agents.window_writer import WindowWriter
-from clickagg.aio import quietly
+from clickagg.aio import Backoff, quietly
 from clickagg.config import Settings
 from clickagg.es import schema
 from clickagg.es.ownership import Owner, OwnershipError
@@ -95,7 +95,7 @@ class Pipeline:
         """
         assert self.es is not None
         owner = Owner.of(self.s)
-        delay = 0.5
+        backoff = Backoff(first_s=0.5)
         while True:
             try:
                 await schema.install(self.es, self.s.es_index, owner)
@@ -106,9 +106,8 @@ class Pipeline:
                 os.write(2, f"clickagg: error: {exc}\n".encode())
                 os._exit(1)
             except Exception as exc:
-                log.warning("elasticsearch not ready (%r); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+                note_bad("elasticsearch", f"not ready to install the index template ({exc!r}); retrying")
+                await backoff.sleep(self.stopping)
 
     async def _supervise(self, name: str, make: Callable[[], Any]) -> None:
         """Crash-only stages: on any error the stage is rebuilt from what Kafka and Elasticsearch hold.
@@ -116,7 +115,8 @@ class Pipeline:
         Nothing in memory is needed for exactness (offsets, watermarks and counts are all recovered),
         so restarting a stage in-process is the same as restarting the worker, just faster.
         """
-        delay = 1.0
+        # Capped low: recovery within a minute of the services' return is promised.
+        backoff = Backoff(first_s=1.0, max_s=10.0, jitter=False)
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
@@ -127,14 +127,13 @@ class Pipeline:
             except Exception as exc:
                 METRICS.inc("stage_restarts_total", labels={"stage": name})
                 if time.monotonic() - started > 60:
-                    delay = 1.0  # it ran well for a while: this is a new failure, not a crash loop
+                    backoff.reset()  # it ran well for a while: this is a new failure, not a crash loop
+                delay = backoff.next_delay()
                 note_stage_failed(name, exc, delay)  # one line per state change; traceback at debug
                 try:
                     await asyncio.wait_for(self.stopping.wait(), delay)
                 except TimeoutError:
                     pass
-                # Capped low: recovery within a minute of the services' return is promised.
-                delay = min(delay * 2, 10.0)
 
     async def _probe(self) -> None:
         """Every few seconds: can we reach Kafka and Elasticsearch? (readiness and the log say so)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
@@ -56,3 +57,31 @@ class OneInFlight:
     def finished(self) -> bool:
         """A job ran to its end (or failed) and was not settled yet."""
         return self.task is not None and self.task.done()
+
+
+class Backoff:
+    """The one retry schedule: first_s, doubling, at most max_s, jittered (so that several workers
+    retrying one service do not knock in step). Every retry loop of the product uses it."""
+
+    def __init__(self, first_s: float = 0.5, max_s: float = 10.0, jitter: bool = True) -> None:
+        self.first_s, self.max_s, self.jitter = first_s, max_s, jitter
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.max_s, self.first_s * 2 ** min(self.attempt, 30))
+        self.attempt += 1
+        return delay * random.uniform(0.5, 1.0) if self.jitter else delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    async def sleep(self, until: asyncio.Event | None = None) -> None:
+        """Wait the next delay (or until `until` is set: a stopping worker does not sleep on)."""
+        delay = self.next_delay()
+        if until is None:
+            await asyncio.sleep(delay)
+            return
+        try:
+            await asyncio.wait_for(until.wait(), delay)
+        except TimeoutError:
+            pass

@@ -33,6 +33,13 @@ class Settings:
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
     log_level: str = "INFO"
+    # Tuning (measured in BENCHMARKS.md; the defaults are what the benchmark runs with).
+    stage1_max_records: int = 200_000  # per batch: more repetition per batch, fewer partial rows
+    stage1_fetch_bytes: int = 4 * 1024 * 1024  # per partition and fetch
+    stage2_max_records: int = 2000
+    stage2_fetch_bytes: int = 8 * 1024 * 1024
+    producer_linger_ms: int = 5
+    max_pending_finals: int = 50_000  # stage 2 flushes early when this many final documents wait
     # Production connectivity (SPEC): names follow librdkafka's and Elastic's clients. Secrets are
     # never in repr (so never in a log line or an exception) and may come from <NAME>_FILE.
     kafka_security_protocol: str = "PLAINTEXT"
@@ -84,6 +91,17 @@ class Settings:
             raise ConfigError("ALLOWED_LATENESS_SECONDS must be >= 0")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        for name in (
+            "stage1_max_records",
+            "stage1_fetch_bytes",
+            "stage2_max_records",
+            "stage2_fetch_bytes",
+            "max_pending_finals",
+        ):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
+        if self.producer_linger_ms < 0:
+            raise ConfigError(f"PRODUCER_LINGER_MS must be >= 0, got {self.producer_linger_ms}")
         if self.max_future_seconds < 0:
             raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +15,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from clickagg.aio import Backoff
 from clickagg.health import note_bad, note_good
 from clickagg.metrics import METRICS
 
@@ -95,7 +95,7 @@ class BulkSink:
 
     async def _write_chunk(self, writes: Sequence[DocWrite]) -> None:
         pending = list(writes)
-        attempt = 0
+        backoff = Backoff(first_s=0.4, max_s=self.max_backoff_s)
         while pending:
             started = time.monotonic()
             try:
@@ -104,17 +104,15 @@ class BulkSink:
                 if resp.get("errors"):
                     resp = await self._send(body, FILTER_PATH)  # which ones: see FAST_FILTER_PATH
             except Exception as exc:  # connection refused, timeouts, 5xx: all transient for us
-                attempt += 1
                 METRICS.inc("es_bulk_errors_total")
-                await self._backoff(attempt, f"bulk request failed: {exc!r}")
+                await self._backoff(backoff, f"bulk request failed: {exc!r}")
                 continue
             METRICS.observe("es_bulk_seconds", time.monotonic() - started)
             note_good("elasticsearch")
             pending = self._failed(pending, resp)
             if pending:
-                attempt += 1
                 METRICS.inc("es_bulk_retries_total")
-                await self._backoff(attempt, f"{len(pending)} documents to retry")
+                await self._backoff(backoff, f"{len(pending)} documents to retry")
 
     async def _send(self, body: bytes, filter_path: str) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, self.post, body, filter_path)
@@ -151,10 +149,9 @@ class BulkSink:
                 retry.append(w)
         return retry
 
-    async def _backoff(self, attempt: int, why: str) -> None:
+    async def _backoff(self, backoff: Backoff, why: str) -> None:
         """One line when Elasticsearch goes bad and every 30 s while it stays so (clickagg.health),
         not one per retried chunk: an outage once wrote 1,841 lines in 40 s."""
-        delay = min(self.max_backoff_s, 0.2 * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
         note_bad("elasticsearch", why)
-        log.debug("elasticsearch: %s; retry %d in %.1fs", why, attempt, delay)
-        await asyncio.sleep(delay)
+        log.debug("elasticsearch: %s; retry %d", why, backoff.attempt + 1)
+        await backoff.sleep()
