@@ -1,4 +1,5 @@
-"""Read side for the batch optimizer: complete minutes, per-minute totals and top articles by CTR.
+"""Read side for the batch optimizer: complete minutes, per-minute totals and top articles by CTR;
+and for the live page: the last windows of data, open ones included, CTR by segment.
 
 Everything here is exact: sums come from composite aggregations paged to the end (never from
 shard-approximate `terms` counts), and rankings compare click-through rates as exact fractions.
@@ -18,6 +19,7 @@ import functools
 import heapq
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -176,6 +178,40 @@ class TopBySegment:
         return {**_range_dict(self.from_ms, self.to_ms), "segments": [s.to_dict() for s in self.segments]}
 
 
+@dataclass(frozen=True)
+class WindowCounts:
+    """Impressions and clicks of one window within a slice of the data (one segment, ...)."""
+
+    time: str
+    time_ms: int
+    impressions: int
+    clicks: int
+    ctr: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SegmentSeries:
+    """One segment's totals over a range of windows and its counts in each of them (zeros included)."""
+
+    segment_id: int | None  # None: users missing from the reference data
+    impressions: int
+    clicks: int
+    ctr: float | None
+    windows: tuple[WindowCounts, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "segment_id": self.segment_id,
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "ctr": self.ctr,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
 def _iso_or_none(ms: int | None) -> str | None:
     return None if ms is None else iso(ms)
 
@@ -298,6 +334,51 @@ def rank_articles(
 def window_starts(from_ms: int, to_ms: int, window_ms: int) -> range:
     """Starts of the windows overlapping [from_ms, to_ms), oldest first (a range: sized before it is built)."""
     return range(from_ms // window_ms * window_ms, to_ms, window_ms)
+
+
+def recent_window_starts(newest_ms: int, now_ms: int, n: int, window_ms: int) -> range:
+    """The n windows ending with the one holding newest_ms, or now_ms's when newest_ms is later, oldest first."""
+    end = min(newest_ms, now_ms) // window_ms * window_ms + window_ms
+    return range(end - n * window_ms, end, window_ms)
+
+
+def segment_series(
+    rows: Iterable[tuple[int | None, int, int, int]], starts: Sequence[int], limit: int
+) -> list[SegmentSeries]:
+    """Per-segment series from (segment_id, window start, impressions, clicks) sums.
+
+    The `limit` segments with most impressions (ties: lower segment id first, the null segment last),
+    each with every window of `starts`, zeros where it has no documents. Sums add up, so one segment
+    and window may come in several rows; rows for windows not in `starts` are not counted.
+    """
+    slot = {start: i for i, start in enumerate(starts)}
+    cells: dict[int | None, list[list[int]]] = {}
+    for segment, start, imp, clk in rows:
+        i = slot.get(start)
+        if i is None:
+            continue
+        cell = cells.setdefault(segment, [[0, 0] for _ in starts])[i]
+        cell[0] += imp
+        cell[1] += clk
+    totals = {seg: (sum(c[0] for c in cs), sum(c[1] for c in cs)) for seg, cs in cells.items()}
+    order = sorted(cells, key=lambda seg: (-totals[seg][0], seg is None, seg or 0))[:limit]
+    return [
+        SegmentSeries(
+            segment_id=seg,
+            impressions=totals[seg][0],
+            clicks=totals[seg][1],
+            ctr=_ratio(*totals[seg]),
+            windows=tuple(
+                WindowCounts(iso(start), start, imp, clk, _ratio(imp, clk))
+                for start, (imp, clk) in zip(starts, cells[seg], strict=True)
+            ),
+        )
+        for seg in order
+    ]
+
+
+def _ratio(impressions: int, clicks: int) -> float | None:
+    return clicks / impressions if impressions else None
 
 
 def _check_int(name: str, value: int, low: int, high: int) -> None:
@@ -466,6 +547,60 @@ class QueryClient:
         value = (resp.get("aggregations") or {}).get("first", {}).get("value")
         return None if value is None else int(value)
 
+    async def latest_minute(self) -> int | None:
+        """Start of the newest window with any document, or None for an empty index."""
+        resp = await self.es.search(
+            index=self.index, size=0, aggs={"last": {"max": {"field": "time"}}}, ignore_unavailable=True
+        )
+        value = (resp.get("aggregations") or {}).get("last", {}).get("value")
+        return None if value is None else int(value)
+
+    async def latest_minutes(self, n: int = 30, now_ms: int | None = None) -> list[MinuteTotals]:
+        """The last n windows of data, open ones included, oldest first, empty windows as zeros.
+
+        They end with the newest window holding documents (the window of now_ms, default the
+        wall clock, if documents lie in the future), so a replay of archived events shows like live
+        traffic. Each row says whether it is complete; a window still open can grow. Empty when the
+        index holds no documents. For a live view; a batch job wants latest_complete_minutes().
+        """
+        _check_int("n", n, 1, MAX_WINDOWS)
+        comp = await self._visible(await self.completeness())
+        newest = await self.latest_minute()
+        if newest is None:
+            return []
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return await self._minutes(recent_window_starts(newest, now, n, comp.window_ms), comp)
+
+    async def _windows(self, from_ms: int, to_ms: int) -> range:
+        """Starts of the windows overlapping [from_ms, to_ms), made visible first like minutes() does."""
+        if to_ms <= from_ms:
+            raise QueryError("the range is empty: 'to' must be after 'from'")
+        comp = await self._visible(await self.completeness())
+        starts = window_starts(from_ms, to_ms, comp.window_ms)
+        if len(starts) > MAX_WINDOWS:
+            raise QueryError(f"the range holds {len(starts)} windows; at most {MAX_WINDOWS} per request")
+        return starts
+
+    async def ctr_by_segment(self, from_ms: int, to_ms: int, limit: int = 8) -> list[SegmentSeries]:
+        """Impressions, clicks and CTR per segment and window over the windows overlapping [from_ms, to_ms).
+
+        Open windows are included (minutes() says which are complete). The `limit` segments with
+        most impressions, the null segment (users not in the reference data) competing like any
+        other; every window of the range in each, zeros included. Exact sums, like every read here.
+        """
+        _check_int("limit", limit, 1, MAX_K)
+        starts = await self._windows(from_ms, to_ms)
+        sources: list[dict[str, Any]] = [
+            {"segment": {"terms": {"field": "segment_id", "missing_bucket": True}}},
+            {"time": {"terms": {"field": "time"}}},
+        ]
+        span = (starts[0], starts[-1] + starts.step)
+        rows = [
+            (None if key["segment"] is None else int(key["segment"]), int(key["time"]), imp, clk)
+            async for key, imp, clk in self._article_sums(span, None, None, sources)
+        ]
+        return segment_series(rows, starts, limit)
+
     # -- top articles ----------------------------------------------------------------------
 
     async def _complete_range(self, minutes: int, end_ms: int | None) -> tuple[int, int] | None:
@@ -539,6 +674,31 @@ class QueryClient:
         segments = tuple(SegmentTop(s, rank_articles(per_segment[s], k, min_impressions)) for s in order)
         return TopBySegment(span[0], span[1], tuple(s for s in segments if s.articles))
 
+    async def top_articles_in_range(
+        self,
+        from_ms: int,
+        to_ms: int,
+        k: int = 10,
+        gender: GenderFilter = None,
+        segment: SegmentFilter = None,
+        min_impressions: int = 0,
+    ) -> tuple[ArticleStat, ...]:
+        """Top k articles by CTR over the windows overlapping [from_ms, to_ms), open ones included.
+
+        The sums and the ranking of top_articles() (exact, same tie-breaks), for a live view of a
+        range that may still grow: minutes() says which of its windows are complete.
+        """
+        _check_int("k", k, 1, MAX_K)
+        _check_int("min_impressions", min_impressions, 0, 2**62)
+        starts = await self._windows(from_ms, to_ms)
+        sources = [{"article": {"terms": {"field": "article_id"}}}]
+        span = (starts[0], starts[-1] + starts.step)
+        rows = [
+            (int(key["article"]), imp, clk)
+            async for key, imp, clk in self._article_sums(span, gender, segment, sources)
+        ]
+        return rank_articles(rows, k, min_impressions)
+
     async def _article_sums(
         self,
         span: tuple[int, int],
@@ -611,6 +771,28 @@ class SyncQueryClient:
 
     def earliest_minute(self) -> int | None:
         return self._run(self._client.earliest_minute())
+
+    def latest_minute(self) -> int | None:
+        return self._run(self._client.latest_minute())
+
+    def latest_minutes(self, n: int = 30, now_ms: int | None = None) -> list[MinuteTotals]:
+        return self._run(self._client.latest_minutes(n, now_ms))
+
+    def ctr_by_segment(self, from_ms: int, to_ms: int, limit: int = 8) -> list[SegmentSeries]:
+        return self._run(self._client.ctr_by_segment(from_ms, to_ms, limit))
+
+    def top_articles_in_range(
+        self,
+        from_ms: int,
+        to_ms: int,
+        k: int = 10,
+        gender: GenderFilter = None,
+        segment: SegmentFilter = None,
+        min_impressions: int = 0,
+    ) -> tuple[ArticleStat, ...]:
+        return self._run(
+            self._client.top_articles_in_range(from_ms, to_ms, k, gender, segment, min_impressions)
+        )
 
     def top_articles(
         self,

@@ -274,6 +274,78 @@ async def test_top_by_segment_and_final_minutes(stack: StackLayout, dataset: Dat
         assert await client.final_minutes(after_ms=dataset.minute(4)) == []
 
 
+async def test_live_reads_include_open_minutes(stack: StackLayout, dataset: Dataset) -> None:
+    """The live page's reads: the last minutes of data (open ones flagged), CTR by segment and top
+    articles over a range that reaches into open minutes, each equal to plain sums over the documents."""
+    far_future = dataset.minute(10_000)
+    async with QueryClient(stack.es_url, dataset.index, page_size=4) as client:  # several composite pages
+        rows = await client.latest_minutes(6, now_ms=far_future)  # makes the documents visible first
+        assert await client.latest_minute() == dataset.minute(7)
+        assert [r.time_ms for r in rows] == [dataset.minute(i) for i in range(2, 8)]
+        for r in rows:
+            imp, clk, docs, finals = dataset.totals(r.time_ms)
+            assert (r.impressions, r.clicks, r.documents, r.final_documents) == (imp, clk, docs, finals)
+            assert r.complete == (r.time_ms < dataset.minute(COMPLETE_BELOW)), r
+        assert rows[1].documents == 0  # minute 3: no events, a zero, not a gap
+        # the clock caps the range: documents after now do not move it
+        capped = await client.latest_minutes(3, now_ms=dataset.minute(5) + 59_999)
+        assert [r.time_ms for r in capped] == [dataset.minute(i) for i in (3, 4, 5)]
+
+        since, until = dataset.minute(2) + 30_000, dataset.minute(7) + 1  # windows 2..7, open 5..7
+        series = await client.ctr_by_segment(since, until, limit=8)
+        starts = [dataset.minute(i) for i in range(2, 8)]
+        want: dict[int | None, dict[int, list[int]]] = {}
+        for d in dataset.docs:
+            start = next((s for s in starts if iso(s) == d["time"]), None)
+            if start is not None:
+                cell = want.setdefault(d["segment_id"], {}).setdefault(start, [0, 0])
+                cell[0] += d["impression"]
+                cell[1] += d["click"]
+        assert {s.segment_id for s in series} == set(want) == {1, 2, 3, None}
+        for s in series:
+            assert [(w.time_ms, w.impressions, w.clicks) for w in s.windows] == [
+                (t, *want[s.segment_id].get(t, [0, 0])) for t in starts
+            ]
+            assert (s.impressions, s.clicks) == (
+                sum(w.impressions for w in s.windows),
+                sum(w.clicks for w in s.windows),
+            )
+        assert [s.impressions for s in series] == sorted((s.impressions for s in series), reverse=True)
+        top2 = await client.ctr_by_segment(since, until, limit=2)
+        assert top2 == series[:2]
+
+        in_range = await client.top_articles_in_range(since, until, k=6)
+        for kwargs, keep in (
+            ({}, lambda d: True),
+            ({"gender": "male", "min_impressions": 40}, lambda d: d["gender"] == "male"),
+            ({"segment": UNKNOWN}, lambda d: d["segment_id"] is None),
+        ):
+            got = await client.top_articles_in_range(since, until, k=6, **kwargs)
+            expected = dataset.top(starts, 6, keep, kwargs.get("min_impressions", 0))
+            assert expected and [(a.article_id, a.impressions, a.clicks) for a in got] == expected, kwargs
+        # over complete windows only, the same answer as top_articles()
+        complete = await client.top_articles(minutes=3, k=5)
+        assert (
+            await client.top_articles_in_range(dataset.minute(2), dataset.minute(5), k=5) == complete.articles
+        )
+
+        with pytest.raises(QueryError, match="empty"):
+            await client.ctr_by_segment(since, since)
+        with pytest.raises(QueryError, match="at most 10080 per request"):
+            await client.top_articles_in_range(0, BASE)
+
+    def blocking() -> tuple[Any, ...]:
+        with SyncQueryClient(stack.es_url, dataset.index) as sync:
+            return (
+                sync.latest_minute(),
+                sync.latest_minutes(6, now_ms=far_future),
+                sync.ctr_by_segment(since, until),
+                sync.top_articles_in_range(since, until, k=6),
+            )
+
+    assert await asyncio.to_thread(blocking) == (dataset.minute(7), rows, series, in_range)
+
+
 async def test_sync_client_gives_the_same_answers(stack: StackLayout, dataset: Dataset) -> None:
     async with QueryClient(stack.es_url, dataset.index) as client:
         latest = await client.latest_complete_minutes(4)
@@ -299,6 +371,9 @@ async def test_nothing_complete_and_missing_index(stack: StackLayout) -> None:
         assert await client.latest_complete_minutes(3) == []
         assert (await client.top_articles()).articles == ()
         assert await client.final_minutes() == []
+        assert await client.latest_minute() is None and await client.latest_minutes(30) == []
+        assert await client.ctr_by_segment(BASE, BASE + 2 * W) == []
+        assert await client.top_articles_in_range(BASE, BASE + 2 * W) == ()
         rows = await client.minutes(BASE, BASE + 2 * W)
         assert [(r.time_ms, r.impressions, r.complete) for r in rows] == [
             (BASE, 0, False),

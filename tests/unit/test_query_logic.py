@@ -1,4 +1,4 @@
-"""The read side's pure parts: time parsing, the completeness rule, exact CTR ranking."""
+"""The read side's pure parts: time parsing, the completeness rule, exact CTR ranking, live ranges and segments."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from clickagg.query import (
     parse_segment,
     parse_time,
     rank_articles,
+    recent_window_starts,
+    segment_series,
     window_starts,
 )
 
@@ -156,3 +158,72 @@ def test_window_starts_cover_the_overlapping_windows() -> None:
     assert list(window_starts(W + 1, 2 * W + 1, W)) == [W, 2 * W]
     assert list(window_starts(W, W + 1, W)) == [W]
     assert len(window_starts(0, 10**15, W)) == -(-(10**15) // W)  # sized without building it
+
+
+def test_recent_window_starts_end_at_the_newest_data_never_past_now() -> None:
+    now = 100 * W + 12_345
+    assert list(recent_window_starts(97 * W + 5, now, 3, W)) == [95 * W, 96 * W, 97 * W]
+    assert list(recent_window_starts(97 * W, now, 1, W)) == [97 * W]
+    # documents in the future (a producer clock ahead): the window ends with now's
+    assert list(recent_window_starts(140 * W, now, 2, W)) == [99 * W, 100 * W]
+    assert len(recent_window_starts(97 * W, now, 1440, W)) == 1440
+
+
+def _oracle_series(
+    rows: list[tuple[int | None, int, int, int]], starts: list[int], limit: int
+) -> list[tuple[int | None, int, int, list[tuple[int, int, int]]]]:
+    per: dict[int | None, dict[int, list[int]]] = {}
+    for seg, start, imp, clk in rows:
+        if start in starts:
+            cell = per.setdefault(seg, {}).setdefault(start, [0, 0])
+            cell[0] += imp
+            cell[1] += clk
+    out = []
+    for seg, cells in per.items():
+        windows = [(s, *cells.get(s, [0, 0])) for s in starts]
+        out.append((seg, sum(w[1] for w in windows), sum(w[2] for w in windows), windows))
+    out.sort(key=lambda r: (-r[1], r[0] is None, r[0] if r[0] is not None else 0))
+    return out[:limit]
+
+
+def test_segment_series_against_brute_force() -> None:
+    rng = random.Random(17)
+    for _ in range(200):
+        starts = [m * W for m in range(rng.randrange(1, 6), rng.randrange(7, 12))]
+        rows = [
+            (
+                rng.choice([None, 1, 2, 3, 40]),
+                rng.choice([*starts, starts[-1] + W]),
+                rng.randrange(0, 50),
+                rng.randrange(0, 9),
+            )
+            for _ in range(rng.randrange(0, 40))
+        ]
+        limit = rng.randrange(1, 6)
+        got = segment_series(rows, starts, limit)
+        want = _oracle_series(rows, starts, limit)
+        assert [
+            (s.segment_id, s.impressions, s.clicks, [(w.time_ms, w.impressions, w.clicks) for w in s.windows])
+            for s in got
+        ] == want
+        for s in got:
+            assert s.ctr == (s.clicks / s.impressions if s.impressions else None)
+            assert all(w.ctr == (w.clicks / w.impressions if w.impressions else None) for w in s.windows)
+
+
+def test_segment_series_ties_zeros_and_the_null_segment() -> None:
+    starts = [0, W, 2 * W]
+    rows = [(2, W, 10, 1), (None, 0, 10, 5), (1, 2 * W, 6, 0), (1, 0, 4, 4), (7, 3 * W, 99, 9)]
+    series = segment_series(rows, starts, limit=8)
+    # equal impressions: lower id first, null last; window 3W is outside the range and not counted
+    assert [(s.segment_id, s.impressions) for s in series] == [(1, 10), (2, 10), (None, 10)]
+    assert [(w.time, w.impressions, w.clicks, w.ctr) for w in series[1].windows] == [
+        ("1970-01-01T00:00:00.000Z", 0, 0, None),
+        ("1970-01-01T00:01:00.000Z", 10, 1, 0.1),
+        ("1970-01-01T00:02:00.000Z", 0, 0, None),
+    ]
+    assert series[0].to_dict()["windows"][2] == {
+        "time": "1970-01-01T00:02:00.000Z", "time_ms": 2 * W, "impressions": 6, "clicks": 0, "ctr": 0.0,
+    }  # fmt: skip
+    assert [s.segment_id for s in segment_series(rows, starts, limit=2)] == [1, 2]
+    assert segment_series([], starts, limit=3) == []
