@@ -37,10 +37,12 @@ def _stack(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from clickagg import preflight
     from clickagg.app.worker import run
     from clickagg.es.schema import check_before_start
 
     settings = config.load(args)
+    preflight.check(settings)  # wrong password, CA, protocol, unreachable: one line, before Faust starts
     check_before_start(settings)  # another deployment's ES_INDEX: one line, before anything starts
     return run(settings)
 
@@ -101,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     stack = sub.add_parser("stack", help="local real Kafka + Elasticsearch (no Docker)")
     stack.add_argument("action", choices=["up", "down", "status", "restart"])
-    stack.add_argument("service", nargs="?", choices=["kafka", "elasticsearch", "opensearch"], help="only this service (opensearch: opt-in)")
+    stack.add_argument(
+        "service",
+        nargs="?",
+        choices=["kafka", "elasticsearch", "opensearch"],
+        help="only this service (opensearch: opt-in)",
+    )
     stack.add_argument("--kafka-port", type=int, default=None)
     stack.add_argument("--es-port", type=int, default=None)
     stack.add_argument("--kill", action="store_true", help="SIGKILL instead of a graceful stop")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: brings the real local stack up, runs unit + integration tests, brings it down.
 source "$(dirname "$0")/_env.sh"
-clickagg stack up
+clickagg stack up --secure  # also the SASL_SSL listener and the TLS front (tests/integration/test_secure_*.py)
 trap 'clickagg stack down' EXIT
 ruff check .
 mypy

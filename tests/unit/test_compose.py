@@ -451,7 +451,9 @@ def test_dockerignore_excludes_local_state() -> None:
         assert needed not in patterns, f".dockerignore must not exclude {needed}"
 
 
-def test_worker_takes_connection_settings_from_an_optional_env_file(services: dict[str, dict[str, Any]]) -> None:
+def test_worker_takes_connection_settings_from_an_optional_env_file(
+    services: dict[str, dict[str, Any]],
+) -> None:
     """README "Connecting to your clusters": ./clickagg.env, optional, for KAFKA_* / ELASTICSEARCH_*."""
     entries = services["worker"].get("env_file") or []
     assert {"path": "./clickagg.env", "required": False} in entries
