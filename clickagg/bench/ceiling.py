@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
+
+from clickagg import clients
+from clickagg.config import Settings
 
 
 def load_users(path: str) -> dict[int, tuple[str, int]]:
@@ -22,16 +25,14 @@ def load_users(path: str) -> dict[int, tuple[str, int]]:
 
 
 async def run(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     partitions: int,
     users: dict[int, tuple[str, int]],
     expected: int,
     window_ms: int,
 ) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024
-    )
+    consumer = clients.consumer(settings, enable_auto_commit=False, max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
     tps = [TopicPartition(topic, p) for p in range(partitions)]
     consumer.assign(tps)

@@ -53,11 +53,11 @@ def warmup_writes(docs: int, start_ms: int, seed: int = 0) -> list[Write]:
     return writes
 
 
-async def warm_up(es_url: str, index: str, docs: int) -> dict[str, Any]:
+async def warm_up(settings: Settings, index: str, docs: int) -> dict[str, Any]:
     """Index `docs` documents into `index` (created with the worker's template), then delete it."""
     started = time.perf_counter()
-    es = AsyncElasticsearch(es_url, request_timeout=120)
-    post = ThreadedBulkPost(clients.es_sync(Settings(elasticsearch_url=es_url), request_timeout=30))
+    es = clients.es_async(settings, request_timeout=120)
+    post = ThreadedBulkPost(clients.es_sync(settings, request_timeout=30))
     sink = BulkSink(post, index)
     try:
         await schema.install(es, index)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaProducer
+from clickagg import clients
+from clickagg.config import Settings
 
 
-async def load(bootstrap: str, topic: str, records: Iterable[tuple[int, int, bytes]], partitions: int) -> int:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, max_request_size=4 * 1024 * 1024, linger_ms=50
-    )
+async def load(
+    settings: Settings, topic: str, records: Iterable[tuple[int, int, bytes]], partitions: int
+) -> int:
+    producer = clients.producer(settings, acks=1, max_request_size=4 * 1024 * 1024, linger_ms=50)
     await producer.start()
     sent = 0
     try:

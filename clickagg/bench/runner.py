@@ -26,15 +26,15 @@ from typing import Any
 
 import orjson
 import psutil
-from aiokafka.admin import AIOKafkaAdminClient
 from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_scan
 
-from clickagg import gc_tuning
+from clickagg import clients, gc_tuning
 from clickagg.bench import ceiling
 from clickagg.bench.es_warmup import warm_up
 from clickagg.bench.kafka_load import load
 from clickagg.bench.workload import BenchData, generate, write_users
+from clickagg.config import Settings
 from clickagg.kafka_util import ensure_topics
 
 
@@ -56,6 +56,11 @@ class BenchOptions:
     idle_seconds: int = 1
     seed: int = 1
     warmup_docs: int | None = None  # None: min(events, 1.5M), about a full run's documents
+
+    @property
+    def settings(self) -> Settings:
+        """The bench's clients come from the one factory too (clickagg.clients), on the local stack."""
+        return Settings(kafka_bootstrap_servers=self.bootstrap, elasticsearch_url=self.es_url)
 
 
 def _free_port() -> int:
@@ -189,7 +194,7 @@ async def run_clickagg(
     index = f"{run_id}-minutely"
     # The last window of a finished load can only close by the idle timeout, so it is in the time.
     worker = Worker(opts, f"{run_id}-clickagg", topic, index, users_csv, logdir, idle=opts.idle_seconds)
-    es = AsyncElasticsearch(opts.es_url, request_timeout=60)
+    es = clients.es_async(opts.settings, request_timeout=60)
     try:
         ready_s = await worker.wait_ready()
         cpu0 = worker.cpu_seconds()
@@ -243,13 +248,11 @@ def run_baseline(opts: BenchOptions, topic: str, run_id: str, users_csv: str, lo
 
 async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir: Path) -> dict[str, Any]:
     """Live events at the origin's rate with probes: produced → visible, and window close → final."""
-    from aiokafka import AIOKafkaProducer
-
     topic, index = f"{run_id}-live", f"{run_id}-live-minutely"
-    await ensure_topics(opts.bootstrap, {topic: opts.partitions})
+    await ensure_topics(opts.settings, {topic: opts.partitions})
     worker = Worker(opts, f"{run_id}-live", topic, index, users_csv, logdir, idle=30)
-    es = AsyncElasticsearch(opts.es_url, request_timeout=30)
-    producer = AIOKafkaProducer(bootstrap_servers=opts.bootstrap, linger_ms=5)
+    es = clients.es_async(opts.settings, request_timeout=30)
+    producer = clients.producer(opts.settings, linger_ms=5)
     probes: dict[int, float] = {}  # probe article id → send time
     visible: dict[int, float] = {}
     windows_final: dict[int, float] = {}  # window start ms → wall time first final probe doc seen
@@ -339,7 +342,7 @@ async def cleanup(opts: BenchOptions, run_id: str) -> None:
     buffer across indices). Indices are deleted by name, so `action.destructive_requires_name`
     clusters accept it too.
     """
-    es = AsyncElasticsearch(opts.es_url, request_timeout=60)
+    es = clients.es_async(opts.settings, request_timeout=60)
     try:
         indices = list((await es.indices.get(index=f"{run_id}-*", allow_no_indices=True)).body)
         if indices:
@@ -351,7 +354,7 @@ async def cleanup(opts: BenchOptions, run_id: str) -> None:
         _log(f"cleanup: could not delete the run's indices: {exc!r}")
     finally:
         await es.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=opts.bootstrap)
+    admin = clients.admin(opts.settings)
     try:
         await admin.start()
         topics = [t for t in await admin.list_topics() if t.startswith(f"{run_id}-")]
@@ -382,7 +385,7 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     _log(f"run {run_id}: logs in {logdir}")
     user_rows = write_users(users_csv, opts.users, opts.segments, opts.seed)
     topic = f"{run_id}-events"
-    await ensure_topics(opts.bootstrap, {topic: opts.partitions})
+    await ensure_topics(opts.settings, {topic: opts.partitions})
     data = BenchData(users=opts.users, articles=opts.articles, segments=opts.segments)
     window_ms = opts.window_seconds * 1000
     span = opts.minutes * 60_000
@@ -391,7 +394,7 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     records = generate(
         data, user_rows, opts.events, start_ms, span, opts.partitions, window_ms, seed=opts.seed
     )
-    await load(opts.bootstrap, topic, records, opts.partitions)
+    await load(opts.settings, topic, records, opts.partitions)
     _log(
         f"loaded {data.events} events into {opts.partitions} partitions in {time.perf_counter() - t:.1f}s; {len(data.truth)} keys"
     )
@@ -399,12 +402,12 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     warmup: dict[str, Any] = {}
     warmup_docs = min(opts.events, 1_500_000) if opts.warmup_docs is None else opts.warmup_docs
     if warmup_docs > 0:
-        warmup = await warm_up(opts.es_url, f"{run_id}-warmup", warmup_docs)
+        warmup = await warm_up(opts.settings, f"{run_id}-warmup", warmup_docs)
         _log(f"Elasticsearch warmed up: {warmup['docs']} documents in {warmup['seconds']}s")
 
     users = ceiling.load_users(users_csv)
     with gc_tuning.tuned():  # the worker's own thresholds: a comparison of code, not of GC settings
-        ceil = await ceiling.run(opts.bootstrap, topic, opts.partitions, users, opts.events, window_ms)
+        ceil = await ceiling.run(opts.settings, topic, opts.partitions, users, opts.events, window_ms)
     del users
     _log(f"ceiling: {ceil['events_per_s']:.0f} events/s")
 
