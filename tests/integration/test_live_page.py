@@ -1,10 +1,13 @@
 """The worker's live page (`GET /dashboard`) rendered by a real headless Chromium against a real worker.
 
-Documents with known counts are indexed straight into a fresh index (the page reads Elasticsearch,
-so how they got there does not matter here; the exactness tests cover the pipeline). The test then
-checks that what the browser shows equals what the test computed from those documents: totals per
-minute, the top article by CTR (and that a high CTR on a handful of impressions does not win), the
-segments, and that the page's script refreshed it. A screenshot goes to artifacts/live-page.png.
+Documents with known counts are indexed straight into a fresh index (the page reads Elasticsearch
+through clickagg.query, so how they got there does not matter here; the exactness tests cover the
+pipeline). The test then checks that what the browser shows equals what the test computed from those
+documents: totals per minute, the top article by CTR (and that a high CTR on a handful of impressions
+does not win), the segments, the still-open newest minute shown as open, and that the page's script
+refreshed it. A screenshot goes to artifacts/live-page.png. Without a stack: Elasticsearch down gives
+the fragment and the JSON a 503 with a message a person can read. The renderer's own tests are in
+tests/unit/test_dashboard_render.py.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,9 @@ from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_bulk
 
 from clickagg.app import dashboard
+from clickagg.app.dashboard_render import UNKNOWN_SEGMENT
+from clickagg.config import Settings
+from clickagg.core.documents import iso
 from clickagg.es import schema
 from clickagg.stack.layout import StackLayout
 from tests.integration.conftest import free_port
@@ -36,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path(os.environ.get("CLICKAGG_CHROMIUM", "/usr/bin/chromium"))
 MINUTE = 60_000
+LATENESS = 5_000  # the test deployment's ALLOWED_LATENESS_SECONDS (tests/support/cluster.py)
 LOW_VOLUME_ARTICLE = 999  # perfect CTR on 3 impressions: below the page's minimum, must not rank
 
 
@@ -50,19 +56,21 @@ class Doc:
     article: int
     impression: int
     click: int
+    final: bool = True
 
     def source(self) -> dict[str, Any]:
         return {
-            "time": dashboard.iso(self.time_ms),
+            "time": iso(self.time_ms),
             "gender": self.gender,
             "segment_id": self.segment,
             "article_id": self.article,
             "impression": self.impression,
             "click": self.click,
             "ctr": self.click / self.impression if self.impression else None,
-            # Final: the worker's stage 2 adopts only open documents of its partitions at start.
-            "final": True,
-            "owner_partition": 0,
+            "final": self.final,
+            # No real worker owns partition 50: the worker's stage 2 adopts only open documents of its
+            # own partitions at start, so an open document here stays as the test wrote it.
+            "owner_partition": 50,
         }
 
 
@@ -86,8 +94,8 @@ def make_docs(now_ms: int) -> list[Doc]:
 def expected_minutes(docs: list[Doc]) -> dict[str, tuple[int, int]]:
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for d in docs:
-        out[dashboard.iso(d.time_ms)][0] += d.impression
-        out[dashboard.iso(d.time_ms)][1] += d.click
+        out[iso(d.time_ms)][0] += d.impression
+        out[iso(d.time_ms)][1] += d.click
     return {t: (i, c) for t, (i, c) in out.items()}
 
 
@@ -187,10 +195,6 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
 ) -> None:
     chromium_path()  # fail first, and clearly, when the browser is missing
     docs = make_docs(int(time.time() * 1000))
-    minutes = expected_minutes(docs)
-    ranking = expected_ranking(docs, dashboard.DEFAULT_MIN_IMPRESSIONS)
-    top_article = ranking[0][0]
-    assert top_article == 104 and ranking[0][2] / ranking[0][1] > ranking[1][2] / ranking[1][1]
 
     es = AsyncElasticsearch(stack.es_url)
     try:
@@ -205,6 +209,35 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         await wait_ready(deployment, worker, port)
         url = f"http://127.0.0.1:{port}/dashboard"
 
+        # The still-open minute: now's, with a document not final yet. It cannot be complete for the
+        # next 65 s (window + lateness; the worker's watermark never passes the wall clock). And the
+        # completeness signal a worker with traffic publishes (this one has none): partition 0 of 1
+        # closed below now, so the minutes that ended 5 s ago or earlier are complete.
+        now_ms = int(time.time() * 1000)
+        open_minute = now_ms // MINUTE * MINUTE
+        docs.append(Doc(open_minute, "female", 1, 105, 40, 3, final=False))
+        await es.index(index=deployment.index, document=docs[-1].source(), refresh=True)
+        await es.index(
+            index=schema.progress_index(deployment.index),
+            id="0",
+            document={
+                "partition": 0,
+                "partitions": 1,
+                "closed_below_ms": now_ms,
+                "window_ms": MINUTE,
+                "lateness_ms": LATENESS,
+                "updated_at": iso(now_ms),
+            },
+            version=now_ms + 1,
+            version_type="external",
+            refresh=True,
+        )
+        complete_before = (now_ms - MINUTE - LATENESS) // MINUTE * MINUTE + MINUTE
+        minutes = expected_minutes(docs)
+        ranking = expected_ranking(docs, dashboard.DEFAULT_MIN_IMPRESSIONS)
+        top_article = ranking[0][0]
+        assert top_article == 104 and ranking[0][2] / ranking[0][1] > ranking[1][2] / ranking[1][1]
+
         # The JSON view of the same snapshot: exact numbers, before looking at the browser.
         async with aiohttp.ClientSession() as http, http.get(f"{url}/data.json") as resp:
             assert resp.status == 200, await resp.text()
@@ -212,9 +245,16 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         assert {
             m["time"]: (m["impression"], m["click"]) for m in data["minutes"] if m["documents"]
         } == minutes
+        assert len(data["minutes"]) == dashboard.DEFAULT_MINUTES
+        newest = data["minutes"][-1]
+        assert newest["time"] == iso(open_minute) and newest["complete"] is False, newest
+        assert (newest["documents"], newest["open_documents"], data["open_minutes"]) == (1, 1, 1)
+        assert [m["complete"] for m in data["minutes"]] == [
+            m["epoch_ms"] < complete_before for m in data["minutes"]
+        ]
         assert [(a["article_id"], a["impression"], a["click"]) for a in data["articles"]] == ranking[:10]
         assert LOW_VOLUME_ARTICLE not in {a["article_id"] for a in data["articles"]}
-        assert {s["segment"] for s in data["segments"]} == {"1", "2", "3", dashboard.UNKNOWN_SEGMENT}
+        assert {s["segment"] for s in data["segments"]} == {"1", "2", "3", UNKNOWN_SEGMENT}
 
         # The browser: the page renders, its script re-fetches the fragment (virtual time runs past
         # the 5 s refresh), and the DOM holds the numbers Elasticsearch holds.
@@ -251,7 +291,12 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         assert LOW_VOLUME_ARTICLE not in [a for a, _, _ in articles]
 
         segments = {r["data-segment"] for r in parsed.having("data-segment")}
-        assert segments == {"1", "2", "3", dashboard.UNKNOWN_SEGMENT}
+        assert segments == {"1", "2", "3", UNKNOWN_SEGMENT}
+        states = {row["data-time"]: row["data-state"] for row in parsed.having("data-state")}
+        assert states[iso(open_minute)] == "open", "the still-open minute is shown as open"
+        for d in docs[:-1]:  # final documents: complete, or final while the signal has not caught up
+            assert states[iso(d.time_ms)] == ("complete" if d.time_ms < complete_before else "final")
+        assert dom.count('class="bar open"') == 1 and "stroke-dasharray" in dom
         assert dom.count("<svg") >= 2, "both charts are rendered as inline SVG"
         assert "<polyline" in dom and "<rect" in dom
 
@@ -281,42 +326,77 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         await es.close()
 
 
-# --------------------------------------------------------------------------- rendering without a stack
+# --------------------------------------------------------------------------- Elasticsearch down
 
 
-def test_page_renders_without_data_and_escapes_names() -> None:
-    missing = dashboard.Snapshot(
-        index="<x>", generated_at="2026-01-27T00:00:00Z", window_ms=MINUTE, minutes_requested=30,
-        min_impressions=20, index_missing=True,
-    )  # fmt: skip
-    page = dashboard.render_page(missing, "/dashboard/fragment")
-    assert "does not exist yet" in page and "<x>" not in page and "&lt;x&gt;" in page
-    assert "<script>" in page and "fetch(" in page, "the refresh script is inlined from app/static"
-    assert "--bar:" in page, "the stylesheet is inlined from app/static"
+class FakeApp:
+    """The two things register() uses of a Faust app: page routes and the shutdown signal."""
 
-    failed = dashboard.Snapshot(**{**dashboard._fields(missing), "index_missing": False, "error": "boom <b>"})
-    assert "boom &lt;b&gt;" in dashboard.render_fragment(failed)
+    def __init__(self) -> None:
+        self.pages: dict[str, Any] = {}
+        self.on_shutdown: list[Any] = []
+        self.on_before_shutdown = self
+
+    def page(self, path: str) -> Any:
+        def add(view: Any) -> Any:
+            self.pages[path] = view
+            return view
+
+        return add
+
+    def connect(self, receiver: Any) -> Any:
+        self.on_shutdown.append(receiver)
+        return receiver
 
 
-def test_nice_ceiling_gives_round_axis_maxima() -> None:
-    assert [dashboard.nice_ceiling(v) for v in (0, 0.7, 1, 3, 7, 12, 260, 1001)] == [
-        1.0, 1.0, 1.0, 5.0, 10.0, 20.0, 500.0, 2000.0,
-    ]  # fmt: skip
-    assert dashboard.nice_ceiling(2.2) == 2.5
+class FakeWeb:
+    def html(self, text: str, status: int = 200) -> tuple[int, Any]:
+        return status, text
+
+    def json(self, body: Any, status: int = 200, headers: Any = None) -> tuple[int, Any]:
+        return status, body
 
 
-def test_snapshot_json_carries_derived_values() -> None:
-    t = int(datetime(2026, 1, 27, 12, 0, tzinfo=UTC).timestamp() * 1000)
-    s = dashboard.Snapshot(
-        index="i", generated_at="g", window_ms=MINUTE, minutes_requested=30, min_impressions=20,
-        since_ms=t, until_ms=t,
-        minutes=[dashboard.MinuteTotals(dashboard.iso(t), t, 200, 10, 3, 1)],
-        articles=[dashboard.ArticleRow(7, 40, 4)],
-    )  # fmt: skip
-    data = s.as_json()
-    assert data["impression"] == 200 and data["click"] == 10 and data["ctr"] == 0.05
-    assert data["minutes"][0]["final"] is False and data["minutes"][0]["time"] == "2026-01-27T12:00:00Z"
-    assert data["articles"][0]["ctr"] == 0.1
-    fragment = dashboard.render_fragment(s)
-    assert 'data-time="2026-01-27T12:00:00Z" data-impression="200" data-click="10"' in fragment
-    assert 'class="tag open"' in fragment and 'data-article="7"' in fragment
+@dataclass
+class FakeRequest:
+    query: dict[str, str]
+    query_string: str = ""
+    headers: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.headers = self.headers or {}
+
+
+async def test_elasticsearch_down_is_503_with_a_message_and_the_page_still_renders() -> None:
+    """Nothing listens on the port: the page says why, the fragment and the JSON are 503."""
+    settings = Settings(elasticsearch_url=f"http://127.0.0.1:{free_port()}", es_index="down-minutely")
+    app, web = FakeApp(), FakeWeb()
+    page = dashboard.register(app, settings)
+    assert set(app.pages) == {"/dashboard", "/dashboard/fragment", "/dashboard/data.json"}
+    try:
+        request = FakeRequest({"minutes": "5", "top": "3"}, "minutes=5&top=3")
+        status, fragment = await app.pages["/dashboard/fragment"](web, request)
+        assert status == 503 and fragment.startswith('<p class="notice error">Elasticsearch query failed: ')
+        assert "ConnectionError" in fragment
+        status, body = await app.pages["/dashboard/data.json"](web, request)
+        assert status == 503 and body["error"].startswith("Elasticsearch query failed: ")
+        assert (body["minutes_requested"], body["minutes"], body["articles"]) == (5, [], [])
+        status, html_page = await app.pages["/dashboard"](web, request)
+        assert status == 200 and "Elasticsearch query failed" in html_page
+        assert 'data-fragment-url="/dashboard/fragment?minutes=5&amp;top=3"' in html_page
+        # the client came from the one factory, with the settings' index
+        assert page.client.client is not None and page.client.client.index == "down-minutely"
+    finally:
+        for receiver in app.on_shutdown:
+            await receiver(app)
+    assert page.client.client is None
+
+
+async def test_the_auth_guard_stands_in_front_of_the_live_page() -> None:
+    settings = Settings(elasticsearch_url=f"http://127.0.0.1:{free_port()}", web_auth_token="t0ken")
+    app, web = FakeApp(), FakeWeb()
+    page = dashboard.register(app, settings)
+    for path, view in app.pages.items():
+        status, body = await view(web, FakeRequest({}))
+        assert status == 401 and "unauthorized" in body["error"], path
+    assert page.client.client is None, "a refused request never reaches Elasticsearch"

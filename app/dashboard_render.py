@@ -1,0 +1,457 @@
+"""The live page's view: pure functions from a Snapshot to HTML, inline SVG and JSON. No I/O.
+
+app/dashboard.py gathers the Snapshot through clickagg.query (the one read model: its MinuteTotals,
+SegmentSeries and ArticleStat, exact sums, the completeness signal) and hands in the page's static
+assets; everything here is a function of its arguments, so it is tested without Elasticsearch, a web
+server or a browser (tests/unit/test_dashboard_render.py).
+
+Charts are inline SVG: no build step, no CDN, no JavaScript library. A minute still counting (not
+complete by the pipeline's signal, clickagg.query, and with documents not final yet) is drawn as
+open: a lighter bar and a dashed clicks line, so the filling newest minute reads as "open", not as
+a dip in traffic.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from clickagg.core.documents import iso
+from clickagg.query import ArticleStat, MinuteTotals, SegmentSeries
+
+UNKNOWN_SEGMENT = "unknown"  # segment_id null: the user is not in the reference data (LEFT JOIN)
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
+DASHED = ' stroke-dasharray="5 4"'  # an SVG presentation attribute: the stylesheet sets no dash
+
+
+# --------------------------------------------------------------------------- the input
+
+
+@dataclass(frozen=True)
+class Assets:
+    """The page's stylesheet and script, inlined so the page needs no other request."""
+
+    css: str
+    js: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the page shows: the last `minutes_requested` windows of data, oldest first."""
+
+    index: str
+    generated_at: str  # ISO-8601 UTC
+    window_ms: int
+    minutes_requested: int
+    min_impressions: int
+    minutes: tuple[MinuteTotals, ...] = ()  # empty: the index holds no documents yet
+    segments: tuple[SegmentSeries, ...] = ()
+    articles: tuple[ArticleStat, ...] = ()
+    error: str | None = None  # Elasticsearch failed: the page says so and the script keeps old data
+
+    @property
+    def since_ms(self) -> int | None:
+        """Start of the oldest window shown."""
+        return self.minutes[0].time_ms if self.minutes else None
+
+    @property
+    def until_ms(self) -> int | None:
+        """Start of the newest window shown."""
+        return self.minutes[-1].time_ms if self.minutes else None
+
+    @property
+    def impressions(self) -> int:
+        return sum(m.impressions for m in self.minutes)
+
+    @property
+    def clicks(self) -> int:
+        return sum(m.clicks for m in self.minutes)
+
+    @property
+    def ctr(self) -> float | None:
+        return self.clicks / self.impressions if self.impressions else None
+
+    @property
+    def open_minutes(self) -> int:
+        """Windows still counting (state 'open')."""
+        return sum(1 for m in self.minutes if minute_state(m) == "open")
+
+    @property
+    def incomplete_minutes(self) -> int:
+        """Windows not complete: their numbers, and so the ranking, can still change."""
+        return sum(1 for m in self.minutes if not m.complete)
+
+    def as_json(self) -> dict[str, Any]:
+        """`/dashboard/data.json`: the page's own field names (impression, click, segment label)."""
+        return {
+            "index": self.index,
+            "generated_at": self.generated_at,
+            "window_ms": self.window_ms,
+            "minutes_requested": self.minutes_requested,
+            "min_impressions": self.min_impressions,
+            "since_ms": self.since_ms,
+            "until_ms": self.until_ms,
+            "impression": self.impressions,
+            "click": self.clicks,
+            "ctr": self.ctr,
+            "open_minutes": self.open_minutes,
+            "incomplete_minutes": self.incomplete_minutes,
+            "minutes": [_minute_json(m) for m in self.minutes],
+            "segments": [_segment_json(s) for s in self.segments],
+            "articles": [
+                {"article_id": a.article_id, "impression": a.impressions, "click": a.clicks, "ctr": a.ctr}
+                for a in self.articles
+            ],
+            "error": self.error,
+        }
+
+
+def _minute_json(m: MinuteTotals) -> dict[str, Any]:
+    return {
+        "time": m.time,
+        "epoch_ms": m.time_ms,
+        "impression": m.impressions,
+        "click": m.clicks,
+        "ctr": m.ctr,
+        "documents": m.documents,
+        "open_documents": m.documents - m.final_documents,
+        "final": m.final and m.documents > 0,  # documents present and all of them final
+        "complete": m.complete,  # the pipeline's signal: no document of the window changes any more
+    }
+
+
+def _segment_json(s: SegmentSeries) -> dict[str, Any]:
+    return {
+        "segment": segment_label(s.segment_id),
+        "impression": s.impressions,
+        "click": s.clicks,
+        "ctr": s.ctr,
+        "points": [
+            {"epoch_ms": w.time_ms, "impression": w.impressions, "click": w.clicks, "ctr": w.ctr}
+            for w in s.windows
+        ],
+    }
+
+
+def segment_label(segment_id: int | None) -> str:
+    return UNKNOWN_SEGMENT if segment_id is None else str(segment_id)
+
+
+def minute_state(m: MinuteTotals) -> str:
+    """How the page shows one minute.
+
+    'complete': the pipeline's signal, no document of it changes any more; 'open': still counting
+    (not complete, some document not final); 'final': not complete yet, but every document present
+    is final (another partials partition may not have closed it yet, or no progress is published
+    for the index); 'empty': no document.
+    """
+    if not m.documents:
+        return "empty"
+    if m.complete:
+        return "complete"
+    return "final" if m.final else "open"
+
+
+# --------------------------------------------------------------------------- formatting
+
+_esc = html.escape
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _hhmm(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M")
+
+
+def _short(value: float) -> str:
+    for unit, size in (("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:g}{unit}"
+    return f"{value:g}"
+
+
+def nice_ceiling(value: float) -> float:
+    """Smallest 1/2/2.5/5 × 10^k at or above value: round axis maxima."""
+    if value <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if step * power >= value:
+            return step * power
+    return 10 * power
+
+
+# --------------------------------------------------------------------------- charts
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Plot geometry shared by the charts: pixel positions for window index and value."""
+
+    width: int = 760
+    height: int = 240
+    left: int = 64
+    right: int = 64
+    top: int = 24
+    bottom: int = 30
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_h(self) -> int:
+        return self.height - self.top - self.bottom
+
+    def x(self, i: float, n: int) -> float:
+        return self.left + (i + 0.5) * self.plot_w / max(n, 1)
+
+    def y(self, value: float, maximum: float) -> float:
+        return self.top + self.plot_h * (1 - value / maximum)
+
+    def x_labels(self, times: Sequence[int]) -> str:
+        n = len(times)
+        every = max(1, math.ceil(n / 8))
+        out = []
+        for i, t in enumerate(times):
+            # every k-th minute, plus the newest one; a k-th label too close to it gives way
+            if i == n - 1 or (i % every == 0 and n - 1 - i >= every / 2):
+                out.append(
+                    f'<text x="{self.x(i, n):.1f}" y="{self.height - 10}" text-anchor="middle">{_hhmm(t)}</text>'
+                )
+        return "".join(out)
+
+    def y_axis(
+        self, maximum: float, fmt: Callable[[float], str], side: str = "left", grid: bool = True
+    ) -> str:
+        out = []
+        leading = maximum / 10 ** math.floor(math.log10(maximum))
+        # round tick values: 0.5k steps up to 2.5k, not 625s
+        steps = 5 if min(abs(leading - 2.5), abs(leading - 5)) < 1e-6 else 4
+        for k in range(steps + 1):
+            value = maximum * k / steps
+            y = self.y(value, maximum)
+            if grid:
+                out.append(
+                    f'<line class="grid" x1="{self.left}" x2="{self.width - self.right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                )
+            if side == "left":
+                out.append(f'<text x="{self.left - 6}" y="{y + 4:.1f}" text-anchor="end">{fmt(value)}</text>')
+            else:
+                out.append(
+                    f'<text x="{self.width - self.right + 6}" y="{y + 4:.1f}" text-anchor="start">{fmt(value)}</text>'
+                )
+        return "".join(out)
+
+
+def line_runs(settled: Sequence[bool]) -> list[tuple[bool, int, int]]:
+    """Split a line through n points into runs (solid, first, last) of points, sharing their ends.
+
+    A step between two points is solid when neither minute is open, dashed when either is.
+    """
+    runs: list[tuple[bool, int, int]] = []
+    for i in range(1, len(settled)):
+        solid = settled[i - 1] and settled[i]
+        if runs and runs[-1][0] == solid:
+            runs[-1] = (solid, runs[-1][1], i)
+        else:
+            runs.append((solid, i - 1, i))
+    return runs
+
+
+def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
+    """Impressions as bars (left axis), clicks as a line (right axis); open minutes lighter and dashed."""
+    f = _Frame()
+    n = len(minutes)
+    imp_max = nice_ceiling(max((m.impressions for m in minutes), default=0))
+    clk_max = nice_ceiling(max((m.clicks for m in minutes), default=0))
+    bar_w = max(1.0, f.plot_w / max(n, 1) * 0.7)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {f.width} {f.height}" role="img" '
+        f'aria-label="Impressions and clicks per minute">',
+        f.y_axis(imp_max, _short),
+        f.y_axis(clk_max, _short, side="right", grid=False),
+    ]
+    for i, m in enumerate(minutes):
+        x, y = f.x(i, n), f.y(m.impressions, imp_max)
+        still = minute_state(m) == "open"
+        parts.append(
+            f'<rect class="{"bar open" if still else "bar"}" x="{x - bar_w / 2:.1f}" y="{y:.1f}" '
+            f'width="{bar_w:.1f}" height="{f.top + f.plot_h - y:.1f}"><title>{_hhmm(m.time_ms)} UTC: '
+            f"{_num(m.impressions)} impressions, {_num(m.clicks)} clicks"
+            f"{' (open: still counting)' if still else ''}</title></rect>"
+        )
+    points = [f"{f.x(i, n):.1f},{f.y(m.clicks, clk_max):.1f}" for i, m in enumerate(minutes)]
+    for solid, first, last in line_runs([minute_state(m) != "open" for m in minutes]):
+        dash = "" if solid else DASHED
+        parts.append(f'<polyline class="clicks"{dash} points="{" ".join(points[first : last + 1])}"/>')
+    parts.append(f.x_labels([m.time_ms for m in minutes]))
+    parts.append(
+        f'<text class="axis-title" x="2" y="{f.top - 12}">impressions</text>'
+        f'<text class="axis-title clicks-text" x="{f.width - f.right + 6}" y="{f.top - 12}">clicks</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def segment_chart(series: Sequence[SegmentSeries]) -> str:
+    """CTR per segment and minute as lines; a minute without impressions breaks the line."""
+    f = _Frame(right=24)
+    times = [w.time_ms for w in series[0].windows] if series else []
+    n = len(times)
+    peak = max((w.ctr or 0.0 for s in series for w in s.windows), default=0.0)
+    maximum = nice_ceiling(peak * 100) / 100 if peak > 0 else 0.01
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {f.width} {f.height}" role="img" aria-label="CTR by segment">',
+        f.y_axis(maximum, lambda v: f"{v * 100:g}%"),
+    ]
+    for k, s in enumerate(series):
+        color = PALETTE[k % len(PALETTE)]
+        runs: list[list[str]] = [[]]
+        for i, w in enumerate(s.windows):
+            if w.ctr is None:
+                runs.append([])
+                continue
+            runs[-1].append(f"{f.x(i, n):.1f},{f.y(w.ctr, maximum):.1f}")
+        for run in runs:
+            if len(run) == 1:
+                x, y = run[0].split(",")
+                parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>')
+            elif run:
+                parts.append(f'<polyline class="series" stroke="{color}" points="{" ".join(run)}"/>')
+    parts.append(f.x_labels(times))
+    parts.append("</svg>")
+    legend = "".join(
+        f'<li data-segment="{_esc(segment_label(s.segment_id))}"><span class="swatch" '
+        f'style="background:{PALETTE[k % len(PALETTE)]}"></span>segment {_esc(segment_label(s.segment_id))} '
+        f"<b>{_pct(s.ctr)}</b> <small>{_num(s.clicks)} / {_num(s.impressions)}</small></li>"
+        for k, s in enumerate(series)
+    )
+    return "".join(parts) + f'<ul class="legend">{legend}</ul>'
+
+
+# --------------------------------------------------------------------------- tables
+
+_TAGS = {
+    "complete": '<span class="tag final">complete</span>',
+    "final": '<span class="tag final" title="every document final; completeness not confirmed yet">final</span>',
+    "open": '<span class="tag open">open</span>',
+    "empty": '<span class="tag empty">no data</span>',
+}
+
+
+def minutes_table(minutes: Sequence[MinuteTotals]) -> str:
+    rows = []
+    for m in reversed(minutes):  # newest first
+        state = minute_state(m)
+        rows.append(
+            f'<tr data-time="{m.time}" data-impression="{m.impressions}" data-click="{m.clicks}" '
+            f'data-complete="{str(m.complete).lower()}" data-state="{state}"><td>{_hhmm(m.time_ms)}</td>'
+            f'<td class="num">{_num(m.impressions)}</td><td class="num">{_num(m.clicks)}</td>'
+            f'<td class="num">{_pct(m.ctr)}</td><td>{_TAGS[state]}</td></tr>'
+        )
+    return (
+        '<table id="minutes-table"><thead><tr><th>minute (UTC)</th><th class="num">impressions</th>'
+        '<th class="num">clicks</th><th class="num">CTR</th><th>state</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def articles_table(articles: Sequence[ArticleStat], min_impressions: int) -> str:
+    if not articles:
+        return f'<p class="empty">No article has {min_impressions}+ impressions in this window yet.</p>'
+    best = max(a.ctr for a in articles) or 1.0
+    rows = "".join(
+        f'<tr data-article="{a.article_id}" data-impression="{a.impressions}" data-click="{a.clicks}">'
+        f'<td class="num">{rank}</td><td class="id">{a.article_id}</td>'
+        f'<td class="num">{_num(a.impressions)}</td><td class="num">{_num(a.clicks)}</td>'
+        f'<td class="ctr"><span class="meter" style="width:{a.ctr / best * 100:.1f}%"></span>'
+        f"<span>{_pct(a.ctr)}</span></td></tr>"
+        for rank, a in enumerate(articles, start=1)
+    )
+    return (
+        '<table id="articles-table"><thead><tr><th class="num">#</th><th>article_id</th>'
+        '<th class="num">impressions</th><th class="num">clicks</th><th>CTR</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def render_fragment(s: Snapshot) -> str:
+    """The live part of the page, re-fetched by the page's script every few seconds."""
+    if s.error:
+        return f'<p class="notice error">{_esc(s.error)}</p>'
+    if s.since_ms is None or s.until_ms is None:
+        return f'<p class="notice">Index <code>{_esc(s.index)}</code> holds no documents yet.</p>'
+    complete = len(s.minutes) - s.incomplete_minutes
+    window = f"{iso(s.since_ms)[:16].replace('T', ' ')} – {_hhmm(s.until_ms)} UTC"
+    still_open = (
+        f" · {s.open_minutes} open minute{'s' if s.open_minutes != 1 else ''}, still counting"
+        if s.open_minutes
+        else ""
+    )
+    tiles = (
+        f'<div class="tile"><span>impressions</span><b id="total-impression" data-value="{s.impressions}">'
+        f"{_num(s.impressions)}</b></div>"
+        f'<div class="tile"><span>clicks</span><b id="total-click" data-value="{s.clicks}">{_num(s.clicks)}</b></div>'
+        f'<div class="tile"><span>CTR</span><b id="total-ctr">{_pct(s.ctr)}</b></div>'
+        f'<div class="tile"><span>complete minutes</span><b id="complete-minutes">{complete} / {len(s.minutes)}</b></div>'
+    )
+    ranking_note = (
+        f"; can still change: {s.incomplete_minutes} of its minutes "
+        f"{'is' if s.incomplete_minutes == 1 else 'are'} not complete yet"
+        if s.incomplete_minutes
+        else ""
+    )
+    return (
+        f'<section class="summary" data-since="{iso(s.since_ms)}" data-until="{iso(s.until_ms)}">'
+        f'<p class="window">Last {len(s.minutes)} minutes of data in <code>{_esc(s.index)}</code>: '
+        f"{window}{still_open}</p>{tiles}</section>"
+        '<section class="card" id="traffic"><h2>Impressions and clicks per minute</h2>'
+        '<p class="hint"><span class="swatch bar-swatch"></span>impressions (left axis) '
+        '<span class="swatch clicks-swatch"></span>clicks (right axis) · '
+        "lighter bar, dashed line: minute still open</p>"
+        f'<div class="split"><div>{traffic_chart(s.minutes)}</div>'
+        f'<div class="scroll">{minutes_table(s.minutes)}</div></div></section>'
+        '<div class="row">'
+        '<section class="card" id="segments"><h2>CTR by segment</h2>'
+        '<p class="hint">sum(click) / sum(impression) per segment and minute, busiest segments</p>'
+        f"{segment_chart(s.segments)}</section>"
+        '<section class="card" id="top-articles"><h2>Top articles by CTR</h2>'
+        f'<p class="hint">articles with at least {s.min_impressions} impressions in the window'
+        f"{ranking_note}</p>"
+        f"{articles_table(s.articles, s.min_impressions)}</section>"
+        "</div>"
+    )
+
+
+def render_page(s: Snapshot, fragment_url: str, assets: Assets, refresh_seconds: int) -> str:
+    """The whole page: styles and the refresh script inlined, so it needs no other request."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>clickagg · live · {_esc(s.index)}</title>"
+        f'<noscript><meta http-equiv="refresh" content="{refresh_seconds}"></noscript>'
+        f"<style>{assets.css}</style></head>"
+        f'<body data-fragment-url="{_esc(fragment_url)}" data-refresh-ms="{refresh_seconds * 1000}" '
+        'data-refreshes="0">'
+        "<header><h1>clickagg <span>live</span></h1>"
+        f'<span id="status" class="ok">rendered {s.generated_at[11:19]} UTC</span></header>'
+        f'<main id="live">{render_fragment(s)}</main>'
+        "<footer>Exact sums over every document in Elasticsearch, read through the read API's model "
+        "(clickagg.query); a minute is complete when the pipeline says no document of it changes any "
+        'more. JSON: <a href="/dashboard/data.json">/dashboard/data.json</a></footer>'
+        f"<script>{assets.js}</script></body></html>"
+    )

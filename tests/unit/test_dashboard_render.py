@@ -1,0 +1,153 @@
+"""The live page's renderer (app/dashboard_render.py): Snapshot in, HTML/SVG/JSON out, no stack needed."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from clickagg.app import dashboard_render as render
+from clickagg.app.dashboard import load_assets
+from clickagg.core.documents import iso
+from clickagg.query import ArticleStat, MinuteTotals, SegmentSeries, WindowCounts
+
+W = 60_000
+T0 = int(datetime(2026, 1, 27, 12, 0, tzinfo=UTC).timestamp() * 1000)
+ASSETS = render.Assets(css=":root{--bar:#000}", js="fetch('/dashboard/fragment')")
+
+
+def minute(t: int, imp: int, clk: int, docs: int, finals: int, complete: bool) -> MinuteTotals:
+    return MinuteTotals(
+        time=iso(t),
+        time_ms=t,
+        impressions=imp,
+        clicks=clk,
+        ctr=clk / imp if imp else None,
+        documents=docs,
+        final_documents=finals,
+        final=docs == finals,
+        complete=complete,
+    )
+
+
+def snapshot(**fields: object) -> render.Snapshot:
+    base: dict[str, object] = dict(
+        index="i", generated_at="2026-01-27T12:03:04.000Z", window_ms=W, minutes_requested=30, min_impressions=20
+    )  # fmt: skip
+    return render.Snapshot(**{**base, **fields})  # type: ignore[arg-type]
+
+
+def live() -> render.Snapshot:
+    """Four minutes: complete, complete without events, final but not confirmed, the newest still open."""
+    minutes = (
+        minute(T0, 200, 10, 3, 3, True),
+        minute(T0 + W, 0, 0, 0, 0, True),
+        minute(T0 + 2 * W, 30, 3, 1, 1, False),
+        minute(T0 + 3 * W, 50, 1, 2, 1, False),
+    )
+    windows = tuple(WindowCounts(m.time, m.time_ms, m.impressions, m.clicks, m.ctr) for m in minutes)
+    segments = (
+        SegmentSeries(3, 280, 14, 14 / 280, windows),
+        SegmentSeries(None, 0, 0, None, tuple(WindowCounts(m.time, m.time_ms, 0, 0, None) for m in minutes)),
+    )
+    return snapshot(minutes=minutes, segments=segments, articles=(ArticleStat(7, 40, 4, 0.1),))
+
+
+def test_page_without_data_inlines_assets_and_escapes_names() -> None:
+    page = render.render_page(snapshot(index="<x>"), "/dashboard/fragment?minutes=5&top=3", ASSETS, 5)
+    assert "holds no documents yet" in page and "<x>" not in page and "&lt;x&gt;" in page
+    assert "<style>:root{--bar:#000}</style>" in page and "<script>fetch(" in page
+    assert 'data-fragment-url="/dashboard/fragment?minutes=5&amp;top=3"' in page
+    assert 'data-refresh-ms="5000"' in page and 'content="5"' in page
+    assert "rendered 12:03:04 UTC" in page
+
+
+def test_the_real_assets_are_the_static_files() -> None:
+    page = render.render_page(snapshot(), "/dashboard/fragment", load_assets(), 5)
+    assert "--bar:" in page, "the stylesheet is inlined from app/static"
+    assert "<script>" in page and "fetch(" in page, "the refresh script is inlined from app/static"
+
+
+def test_error_is_shown_escaped_and_carried_in_json() -> None:
+    failed = snapshot(error="Elasticsearch query failed: ConnectionError: boom <b>")
+    assert render.render_fragment(failed) == (
+        '<p class="notice error">Elasticsearch query failed: ConnectionError: boom &lt;b&gt;</p>'
+    )
+    assert failed.as_json()["error"].endswith("boom <b>") and failed.as_json()["minutes"] == []
+
+
+def test_nice_ceiling_gives_round_axis_maxima() -> None:
+    assert [render.nice_ceiling(v) for v in (0, 0.7, 1, 3, 7, 12, 260, 1001)] == [
+        1.0, 1.0, 1.0, 5.0, 10.0, 20.0, 500.0, 2000.0,
+    ]  # fmt: skip
+    assert render.nice_ceiling(2.2) == 2.5
+
+
+def test_json_keeps_the_page_field_names_with_derived_values() -> None:
+    data = live().as_json()
+    assert (data["impression"], data["click"], data["ctr"]) == (280, 14, 14 / 280)
+    assert (data["open_minutes"], data["incomplete_minutes"]) == (1, 2)
+    assert (data["since_ms"], data["until_ms"]) == (T0, T0 + 3 * W)
+    assert data["minutes"][0] == {
+        "time": "2026-01-27T12:00:00.000Z", "epoch_ms": T0, "impression": 200, "click": 10, "ctr": 0.05,
+        "documents": 3, "open_documents": 0, "final": True, "complete": True,
+    }  # fmt: skip
+    assert data["minutes"][1]["final"] is False and data["minutes"][1]["complete"] is True  # no documents
+    assert data["minutes"][2]["final"] is True and data["minutes"][2]["complete"] is False
+    assert data["minutes"][3]["open_documents"] == 1 and data["minutes"][3]["final"] is False
+    assert [s["segment"] for s in data["segments"]] == ["3", render.UNKNOWN_SEGMENT]
+    assert data["segments"][0]["points"][0] == {"epoch_ms": T0, "impression": 200, "click": 10, "ctr": 0.05}
+    assert data["articles"] == [{"article_id": 7, "impression": 40, "click": 4, "ctr": 0.1}]
+
+
+def test_minutes_show_their_state_and_the_open_one_is_not_a_dip() -> None:
+    fragment = render.render_fragment(live())
+    row = r'<tr data-time="([^"]+)"[^>]*data-complete="(\w+)" data-state="(\w+)">'
+    assert re.findall(row, fragment) == [  # newest first
+        ("2026-01-27T12:03:00.000Z", "false", "open"),
+        ("2026-01-27T12:02:00.000Z", "false", "final"),
+        ("2026-01-27T12:01:00.000Z", "true", "empty"),
+        ("2026-01-27T12:00:00.000Z", "true", "complete"),
+    ]
+    tags = re.findall(r'<span class="tag (\w+)"[^>]*>([^<]+)</span>', fragment)
+    assert tags == [("open", "open"), ("final", "final"), ("empty", "no data"), ("final", "complete")]
+    assert 'data-time="2026-01-27T12:00:00.000Z" data-impression="200" data-click="10"' in fragment
+    assert re.findall(r'<rect class="([^"]+)"', fragment) == ["bar", "bar", "bar", "bar open"]
+    assert fragment.count("(open: still counting)") == 1
+    lines = re.findall(r'<polyline class="clicks"([^>]*)points="([^"]+)"', fragment)
+    assert [(dash.strip(), len(points.split())) for dash, points in lines] == [
+        ("", 3),  # 12:00 -> 12:02, none open: solid
+        ('stroke-dasharray="5 4"', 2),  # 12:02 -> 12:03 (open): dashed
+    ]
+    assert 'id="complete-minutes">2 / 4<' in fragment
+    assert "1 open minute, still counting" in fragment
+    assert "can still change: 2 of its minutes are not complete yet" in fragment
+    assert 'data-segment="3"' in fragment and f'data-segment="{render.UNKNOWN_SEGMENT}"' in fragment
+    assert 'data-article="7" data-impression="40" data-click="4"' in fragment
+
+
+def test_all_complete_says_nothing_is_open() -> None:
+    s = snapshot(minutes=(minute(T0, 5, 1, 1, 1, True), minute(T0 + W, 7, 2, 1, 1, True)))
+    fragment = render.render_fragment(s)
+    assert "still counting" not in fragment and "can still change" not in fragment
+    assert "stroke-dasharray" not in fragment and "bar open" not in fragment
+    assert "No article has 20+ impressions in this window yet." in fragment
+
+
+def test_line_runs_split_at_open_minutes() -> None:
+    assert render.line_runs([]) == [] and render.line_runs([True]) == []
+    assert render.line_runs([True, True, True]) == [(True, 0, 2)]
+    assert render.line_runs([True, True, False]) == [(True, 0, 1), (False, 1, 2)]
+    assert render.line_runs([False, False, True, True]) == [(False, 0, 2), (True, 2, 3)]
+    assert render.line_runs([True, False, True]) == [(False, 0, 2)]
+
+
+def test_segment_chart_breaks_lines_where_a_minute_has_no_impressions() -> None:
+    windows = (
+        WindowCounts(iso(T0), T0, 10, 1, 0.1),
+        WindowCounts(iso(T0 + W), T0 + W, 0, 0, None),
+        WindowCounts(iso(T0 + 2 * W), T0 + 2 * W, 10, 2, 0.2),
+        WindowCounts(iso(T0 + 3 * W), T0 + 3 * W, 10, 3, 0.3),
+    )
+    chart = render.segment_chart([SegmentSeries(1, 30, 6, 0.2, windows)])
+    assert chart.count("<circle") == 1 and chart.count('<polyline class="series"') == 1
+    assert "segment 1 <b>20.00%</b> <small>6 / 30</small>" in chart
