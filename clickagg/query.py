@@ -750,9 +750,18 @@ class QueryClient:
 class SyncQueryClient:
     """Blocking twin of QueryClient for batch jobs, on a private event loop (one client, one loop)."""
 
-    def __init__(self, es_url: str, index: str = DEFAULT_INDEX, **options: Any) -> None:
+    def __init__(self, es_url: str | Any, index: str = DEFAULT_INDEX, **options: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = QueryClient(es_url, index, **options)
+        self._client = (
+            QueryClient(es_url, index, **options)
+            if isinstance(es_url, str)
+            else es_url  # a built QueryClient
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> SyncQueryClient:
+        """URL or Cloud ID, authentication and TLS from Settings (clickagg.clients), like the worker."""
+        return cls(QueryClient.from_settings(settings, **options))
 
     def _run(self, step: Awaitable[T]) -> T:
         return self._loop.run_until_complete(step)

@@ -31,6 +31,7 @@ from pathlib import Path
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
+from clickagg import config
 from clickagg.core.documents import iso
 from clickagg.query import QueryError, SyncQueryClient, TopBySegment, describe_error, parse_gender, parse_time
 
@@ -152,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    with SyncQueryClient(args.es_url, args.index) as client:
+    # The worker's own settings (ELASTICSEARCH_API_KEY, _CA_CERTS, ELASTIC_CLOUD_ID, ... and *_FILE),
+    # with this script's --es-url and --index on top: the one client factory, clickagg.clients.
+    settings = config.load(elasticsearch_url=args.es_url, es_index=args.index)
+    with SyncQueryClient.from_settings(settings) as client:
         while True:
             try:
                 n = poll_once(client, args)

@@ -1,5 +1,5 @@
 // clickagg live page: re-fetch the server-rendered fragment every few seconds and swap it in.
-// Rendering stays on the server (app/dashboard.py); this only keeps the page current. On an error
+// Rendering stays on the server (app/dashboard_render.py, fed by clickagg.query); this only keeps the page current. On an error
 // the last good numbers stay on screen and the status line says they are stale.
 (function () {
   "use strict";
