@@ -55,6 +55,8 @@ class Deployment:
             "REFERENCE_RELOAD_SECONDS": "0.5",
         }
         env.update({k: str(v) for k, v in extra.items()})
+        if os.environ.get("CLICKAGG_WORKER_CHECKOUT"):
+            env["PYTHONPATH"] = os.environ["CLICKAGG_WORKER_CHECKOUT"]
         return env
 
     async def create_topic(self, partitions: int) -> None:
@@ -69,11 +71,15 @@ class Deployment:
 
     def start_worker(self, web_port: int, **extra: Any) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker-{len(self.workers)}.log").open("ab")
+        # CLICKAGG_WORKER_CHECKOUT runs the workers from another checkout (with PYTHONPATH pointing at
+        # it): how a test is shown to fail on an older commit and pass on this one.
+        checkout = os.environ.get("CLICKAGG_WORKER_CHECKOUT") or None
         proc = subprocess.Popen(
             [sys.executable, "-m", "clickagg.cli", "worker"],
             env=self.env(WEB_PORT=web_port, **extra),
             stdout=log,
             stderr=subprocess.STDOUT,
+            cwd=checkout,
         )
         self.workers.append(proc)
         return proc
