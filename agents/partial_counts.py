@@ -23,6 +23,7 @@ from clickagg.core import commit_meta, dead_letters, envelope
 from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
+from clickagg.core.plans import IdlePlan
 from clickagg.core.watermarks import SourceClock
 from clickagg.health import note_progress
 from clickagg.kafka_util import (
@@ -30,6 +31,7 @@ from clickagg.kafka_util import (
     StageListener,
     committed_with_metadata,
     record_lag,
+    resume_at,
     transactional_reader,
 )
 from clickagg.metrics import METRICS
@@ -85,7 +87,7 @@ class PartialCounter:
         self.lock = asyncio.Lock()
         self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
         self.consumer: AIOKafkaConsumer | None = None
-        self.last_idle_check = 0.0
+        self.idle = IdlePlan(every_s=1.0, idle_ms=settings.idle_timeout_seconds * 1000)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
@@ -155,12 +157,7 @@ class PartialCounter:
         for tp in new:
             offset, meta = committed.get(tp, (None, ""))
             clock = SourceClock(watermark=commit_meta.decode_source(meta))
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-                position = await self.consumer.position(tp)
-            else:
-                self.consumer.seek(tp, offset)
-                position = offset
+            position = await resume_at(self.consumer, tp, offset)
             self.tasks[tp] = SourceTask(tp, producers[tp], position, clock)
             log.info("stage1 owns %s from offset %s (watermark %s)", tp, position, clock.watermark)
 
@@ -297,15 +294,10 @@ class PartialCounter:
         "Caught up" is proven by asking the broker for the end offset: while Kafka is unreachable
         nothing can be proven, so an outage never advances a watermark (and never makes data late).
         """
-        if time.monotonic() - self.last_idle_check < 1.0 or self.consumer is None:
+        if self.consumer is None or not self.idle.look_now(time.monotonic()):
             return
-        self.last_idle_check = time.monotonic()
-        wall, idle_ms = now_ms(), self.s.idle_timeout_seconds * 1000
-        quiet = [
-            tp
-            for tp, task in self.tasks.items()
-            if task.clock.last_record_wall_ms is None or wall - task.clock.last_record_wall_ms >= idle_ms
-        ]
+        wall, idle_ms = now_ms(), self.idle.idle_ms
+        quiet = self.idle.quiet({tp: t.clock.last_record_wall_ms for tp, t in self.tasks.items()}, wall)
         if not quiet:
             return
         try:

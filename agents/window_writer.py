@@ -25,7 +25,9 @@ from clickagg.aio import Backoff, OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, envelope
 from clickagg.core.documents import iso
+from clickagg.core.plans import FlushPlan, any_live
 from clickagg.core.watermarks import NO_WATERMARK
+from clickagg.core.windows import live_from
 from clickagg.es import schema
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
@@ -35,6 +37,7 @@ from clickagg.kafka_util import (
     committed_with_metadata,
     partition_counts,
     record_lag,
+    resume_at,
     transactional_reader,
 )
 from clickagg.metrics import METRICS
@@ -72,7 +75,9 @@ class WindowWriter:
         self.lock = asyncio.Lock()
         self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
         self.consumer: AIOKafkaConsumer | None = None
-        self.last_flush = time.monotonic()
+        self.flushing = FlushPlan(
+            settings.flush_interval_seconds, settings.max_pending_finals, time.monotonic()
+        )
         self.writing = OneInFlight()  # the flush whose writes and commit are in flight
         self.admin: AIOKafkaAdminClient | None = None  # reads the source topic's partition count
         self.sources_checked_at = -1e9
@@ -134,12 +139,11 @@ class WindowWriter:
                 await self._close_windows()
                 for state in self.states.values():
                     finals += len(state.finals)
-                    live_close = live_close or bool(
-                        state.finals and state.finals[-1].window_start >= live_from
+                    live_close = live_close or any_live(
+                        (w.window_start for w in state.finals[-1:]), live_from
                     )
                 waiting = record_lag(self.consumer, self.positions, "stage2")
-                due = time.monotonic() - self.last_flush >= self.s.flush_interval_seconds
-                if due or finals >= self.s.max_pending_finals or live_close:
+                if self.flushing.due(time.monotonic(), finals, live_close):
                     await self._flush(list(self.states))
             note_progress("stage2", waiting)  # blocked here while a flush waits for Elasticsearch
 
@@ -182,15 +186,15 @@ class WindowWriter:
         commits stay in order and memory stays bounded. A final pass writes inline.
         """
         assert self.consumer is not None
-        self.last_flush = time.monotonic()
+        self.flushing.flushed(time.monotonic())
         writes = []
         offsets = {}
         late: list[tuple[TopicPartition, LateRow]] = []
         closed: dict[TopicPartition, int] = {}
-        live_after = None if final_pass else int(time.time() * 1000)
+        live = None if final_pass else self._live_from()
         for tp in partitions:
             state = self.states[tp]
-            writes.extend(state.take_writes(live_after))
+            writes.extend(state.take_writes(live))
             closed[tp] = state.closed_below  # what the progress may vouch for: these finals are in `writes`
             late.extend((tp, row) for row in state.take_late())
             if tp in self.positions:
@@ -230,8 +234,8 @@ class WindowWriter:
             METRICS.observe("flush_seconds", wrote_at - started)
             live_from = self._live_from()
             self.refresh.wrote(
-                live=any(w.window_start >= live_from for w in writes),
-                live_final=any(start >= live_from for start in final_windows),
+                live=any_live((w.window_start for w in writes), live_from),
+                live_final=any_live(final_windows, live_from),
             )
         await self._write_progress(closed)
         if offsets:
@@ -283,8 +287,8 @@ class WindowWriter:
         )
 
     def _live_from(self) -> float:
-        """Live: a window still open or closed less than a window ago (what dashboards watch)."""
-        return time.time() * 1000 - 2 * self.s.window_ms - self.s.lateness_ms
+        """The first live window start now (clickagg.core.windows.live_from: the one definition)."""
+        return live_from(time.time() * 1000, self.s.window_ms, self.s.lateness_ms)
 
     async def _refresh(self) -> None:
         """Make written documents searchable (see RefreshPolicy); a failure only defers it."""
@@ -341,12 +345,7 @@ class WindowWriter:
             state.watermark, state.closed_below = restored.watermark, restored.closed_below
             state.replay_below = restored.position
             loaded = await self._load_open_documents(tp.partition, state)
-            if offset is None:
-                await self.consumer.seek_to_beginning(tp)
-                self.positions[tp] = await self.consumer.position(tp)
-            else:
-                self.consumer.seek(tp, offset)
-                self.positions[tp] = offset
+            self.positions[tp] = await resume_at(self.consumer, tp, offset)
             self.states[tp] = state
             log.info("stage2 owns %s from offset %s with %d open documents", tp, offset, loaded)
 

@@ -152,6 +152,16 @@ def record_lag(consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int],
     return total
 
 
+async def resume_at(consumer: AIOKafkaConsumer, tp: TopicPartition, committed: int | None) -> int:
+    """Both stages, on assignment: continue at the committed offset, or from the beginning (a new
+    group reads everything: earliest, never latest, or records would be skipped). Returns the position."""
+    if committed is None:
+        await consumer.seek_to_beginning(tp)
+        return int(await consumer.position(tp))
+    consumer.seek(tp, committed)
+    return committed
+
+
 async def committed_with_metadata(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, tuple[int, str]]:

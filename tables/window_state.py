@@ -149,19 +149,18 @@ class WindowState:
         source = document(key, imp, clk, final, self.partition)
         return Write(doc_id(key), version, source, key[0], final)
 
-    def take_writes(self, live_after_ms: int | None = None) -> list[Write]:
+    def take_writes(self, live_from_ms: float | None = None) -> list[Write]:
         """Documents to write now: changed keys of live windows, then every final.
 
-        A window that closes at or before live_after_ms (historical data, e.g. a replay or a
-        catch-up) gets no partial updates, only its final document: partial writes are for live
-        dashboards, and skipping them saves most Elasticsearch work when reading a backlog.
-        Skipped keys stay dirty and hold back the commit offset (see commit_floor).
+        A window that starts before live_from_ms (historical data, e.g. a replay or a catch-up;
+        see clickagg.core.windows.live_from) gets no partial updates, only its final document:
+        partial writes are for live dashboards, and skipping them saves most Elasticsearch work when
+        reading a backlog. Skipped keys stay dirty and hold back the commit offset (commit_floor).
+        None: every changed key (a final pass before a shutdown or a rebalance).
         """
         writes = []
-        span = self.window_ms + self.lateness_ms
-        historical_below = live_after_ms - span if live_after_ms is not None else None
         for start, changed in self.dirty.items():
-            if not changed or (historical_below is not None and start <= historical_below):
+            if not changed or (live_from_ms is not None and start < live_from_ms):
                 continue
             bucket = self.windows[start]
             for rest in changed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark, SourceClock
-from clickagg.core.windows import closes_at, window_start
+from clickagg.core.windows import closes_at, live_from, window_start
 from clickagg.tables.window_state import LateRow, WindowState
 
 MIN = 60_000
@@ -89,14 +89,16 @@ def test_historical_windows_get_only_final_writes_and_hold_back_the_commit() -> 
     state = WindowState(partition=0, window_ms=MIN, lateness_ms=0)
     state.apply(5, envelope(0, 10, [[0, "f", 1, 7, 1, 0]]))
     state.apply(6, envelope(0, 20, [[60_000, "f", 1, 7, 1, 0]]))
-    # "Now" is 100 s: window [0, 60 s) would be closed if live, so it gets no partial write;
-    # window [60 s, 120 s) is live.
-    writes = state.take_writes(live_after_ms=100_000)
+    # "Now" is 150 s: window [0, 60 s) closed more than a window ago, so it is historical and gets
+    # no partial write; window [60 s, 120 s) closed 30 s ago: still live (what dashboards watch).
+    live = live_from(150_000, MIN, 0)
+    assert live == 30_000
+    writes = state.take_writes(live)
     assert [w.window_start for w in writes] == [60_000]
     assert state.commit_floor(position=7) == 5  # the first window's change is still unwritten
     state.apply(7, envelope(0, 60_000, []))  # watermark closes window 0: its final is written
     state.close()
-    (final,) = state.take_writes(live_after_ms=100_000)
+    (final,) = state.take_writes(live)
     assert final.final and final.window_start == 0 and final.version == 8
     assert state.commit_floor(position=8) == 8
 
