@@ -22,7 +22,6 @@ files 0600), reused by later `up --secure` runs. The client settings go to `<sta
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import grp
@@ -232,33 +231,18 @@ def kafka_client_ssl_context(ca_file: Path) -> ssl.SSLContext:
 
 def kafka_secure_answers(layout: StackLayout, timeout_s: float = 5.0) -> bool:
     """True when the SASL_SSL listener completes TLS + SCRAM with the stack's user and serves metadata."""
-    import logging
+    from clickagg.stack.services import kafka_answers_metadata
 
-    from aiokafka import AIOKafkaClient
-
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     ca = certs.paths(secure_dir(layout)).ca_cert
-    password = load_secrets(layout).kafka_password
-
-    async def probe() -> bool:
-        client = AIOKafkaClient(
-            bootstrap_servers=kafka_secure_bootstrap(layout),
-            security_protocol="SASL_SSL",
-            sasl_mechanism=MECHANISM,
-            sasl_plain_username=KAFKA_USER,
-            sasl_plain_password=password,
-            ssl_context=kafka_client_ssl_context(ca),
-            request_timeout_ms=int(timeout_s * 1000),
-        )
-        try:
-            await asyncio.wait_for(client.bootstrap(), timeout_s)
-            return bool(client.cluster.brokers())
-        except Exception:
-            return False
-        finally:
-            await client.close()
-
-    return asyncio.run(probe())
+    return kafka_answers_metadata(
+        kafka_secure_bootstrap(layout),
+        timeout_s,
+        security_protocol="SASL_SSL",
+        sasl_mechanism=MECHANISM,
+        sasl_plain_username=KAFKA_USER,
+        sasl_plain_password=load_secrets(layout).kafka_password,
+        ssl_context=kafka_client_ssl_context(ca),
+    )
 
 
 # --- Elasticsearch: nginx in front ----------------------------------------------------------------

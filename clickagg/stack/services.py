@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clickagg.stack import javatool
 from clickagg.stack.fetch import compile_es_launcher, fetch_jars, require_tool
@@ -153,8 +154,11 @@ def _format_kafka_storage(layout: StackLayout, props: Path, listener: KafkaListe
         raise StackError(f"formatting Kafka's KRaft storage failed; see {log}")
 
 
-def kafka_answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> bool:
-    """True when the broker answers a metadata request (what every client needs first)."""
+def kafka_answers_metadata(bootstrap: str, timeout_s: float = 5.0, **client_options: Any) -> bool:
+    """True when the broker answers a metadata request (what every client needs first).
+
+    client_options: security for a listener that needs it (the secure stack's SASL_SSL probe).
+    """
     import logging
 
     from aiokafka import AIOKafkaClient  # deferred: status/down do not need it
@@ -162,7 +166,9 @@ def kafka_answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> bool:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connects are expected while starting
 
     async def probe() -> bool:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+        client = AIOKafkaClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000), **client_options
+        )
         try:
             await asyncio.wait_for(client.bootstrap(), timeout_s)
             return bool(client.cluster.brokers())
