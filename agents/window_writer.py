@@ -31,7 +31,7 @@ from clickagg.core.windows import live_from
 from clickagg.es import schema
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
-from clickagg.health import note_bad, note_progress
+from clickagg.health import note_bad, note_good, note_progress
 from clickagg.kafka_util import (
     StageListener,
     committed_with_metadata,
@@ -173,9 +173,13 @@ class WindowWriter:
         assert self.admin is not None
         try:
             counts = await asyncio.wait_for(partition_counts(self.admin, [self.s.events_topic]), 5)
-        except Exception as exc:
-            log.info("cannot read the partition count of %s (%r): no window closes", self.s.events_topic, exc)
+        except Exception as exc:  # one log line per state change (clickagg.health), not one per turn
+            note_bad(
+                "source partitions",
+                f"cannot read the partition count of {self.s.events_topic} ({exc!r}): no window closes",
+            )
             return None
+        note_good("source partitions")
         return counts.get(self.s.events_topic)
 
     async def _flush(self, partitions: list[TopicPartition], final_pass: bool = False) -> None:
