@@ -25,7 +25,7 @@ from clickagg.core.batch import aggregate_batch
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.plans import IdlePlan
 from clickagg.core.watermarks import SourceClock
-from clickagg.health import note_progress
+from clickagg.health import note_bad, note_good, note_progress
 from clickagg.kafka_util import (
     SendLimits,
     StageListener,
@@ -302,9 +302,10 @@ class PartialCounter:
             return
         try:
             ends = await asyncio.wait_for(self.consumer.end_offsets(quiet), timeout=5)
-        except Exception as exc:
-            log.info("cannot check end offsets (%r): no idle advance", exc)
+        except Exception as exc:  # one log line per state change (clickagg.health), not one a second
+            note_bad("end offsets", f"cannot check end offsets ({exc!r}): no idle advance")
             return
+        note_good("end offsets")
         work = []
         for tp in quiet:
             task = self.tasks[tp]
