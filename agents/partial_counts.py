@@ -259,7 +259,12 @@ class PartialCounter:
                 sent.append(
                     await producer.send(self.s.dlq, letter.value, key=letter.key, headers=letter.headers)
                 )
-            await asyncio.gather(*sent)  # raises the first failed send: the transaction aborts
+            # Every outcome retrieved; the first failure raises and the transaction aborts.
+            failed = [
+                r for r in await asyncio.gather(*sent, return_exceptions=True) if isinstance(r, BaseException)
+            ]
+            if failed:
+                raise failed[0]
             await producer.send_offsets_to_transaction(
                 {task.tp: (next_offset, commit_meta.encode_source(watermark))}, self.group_id
             )
