@@ -59,6 +59,10 @@ class Settings:
     elasticsearch_verify_certs: str = "true"
     elastic_cloud_id: str = ""
     aws_region: str = ""
+    # The search engine behind ELASTICSEARCH_URL: auto asks the node once (GET /, OpenSearch says
+    # version.distribution "opensearch"); Amazon OpenSearch Service signs requests with SigV4.
+    search_engine: str = "auto"
+    opensearch_aws_sigv4: str = ""
     web_bind: str = "127.0.0.1"
     web_auth_token: str = field(default="", repr=False)
 
@@ -157,8 +161,22 @@ class Settings:
             raise ConfigError("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mTLS)")
         if bool(self.elasticsearch_username) != bool(self.elasticsearch_password):
             raise ConfigError("ELASTICSEARCH_USERNAME and ELASTICSEARCH_PASSWORD go together")
+        if self.search_engine.lower() not in SEARCH_ENGINES:
+            raise ConfigError(
+                f"SEARCH_ENGINE must be one of {', '.join(SEARCH_ENGINES)}, got {self.search_engine!r}"
+            )
+        sigv4 = self.opensearch_aws_sigv4.lower()
+        if sigv4 not in ("", "es", "aoss"):
+            raise ConfigError(
+                f"OPENSEARCH_AWS_SIGV4 must be es (OpenSearch Service) or aoss (Serverless), got {self.opensearch_aws_sigv4!r}"
+            )
+        if sigv4 and not self.aws_region:
+            raise ConfigError("AWS_REGION is needed for OPENSEARCH_AWS_SIGV4")
+        if sigv4 and self.search_engine.lower() == "elasticsearch":
+            raise ConfigError("OPENSEARCH_AWS_SIGV4 signs OpenSearch requests: use SEARCH_ENGINE=opensearch or auto")
 
 
+SEARCH_ENGINES = ("auto", "elasticsearch", "opensearch")
 KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM")
 SECRETS = (
