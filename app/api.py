@@ -19,7 +19,9 @@ from clickagg.app.auth import guarded
 from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.query import (
+    DEFAULT_MIN_IMPRESSIONS,
     MAX_K,
+    MAX_MIN_IMPRESSIONS,
     MAX_WINDOWS,
     QueryClient,
     QueryError,
@@ -116,7 +118,7 @@ def _top_query(params: Mapping[str, str], with_segment: bool) -> dict[str, Any]:
         "k": _int(params, "k", 10, 1, MAX_K),
         "gender": gender,
         "segment": segment,
-        "min_impressions": _int(params, "min_impressions", 0, 0, 2**62),
+        "min_impressions": _int(params, "min_impressions", DEFAULT_MIN_IMPRESSIONS, 0, MAX_MIN_IMPRESSIONS),
     }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clickagg.query import MAX_K, MAX_WINDOWS
+from clickagg.query import DEFAULT_MIN_IMPRESSIONS, MAX_K, MAX_MIN_IMPRESSIONS, MAX_WINDOWS
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -47,7 +47,15 @@ _SEGMENT = {
 _MINUTES = _int_param("minutes", "How many of the newest complete windows to rank over.", 5, 1, MAX_WINDOWS)
 _K = _int_param("k", "How many articles to return.", 10, 1, MAX_K)
 _MIN_IMPRESSIONS = _int_param(
-    "min_impressions", "Leave out articles with fewer impressions (at least 1 always applies).", 0, 0, 2**62
+    "min_impressions",
+    "Rank only articles with at least this many impressions in the range, so that an article with a "
+    "handful of impressions and a lucky click cannot top the ranking. A floor rather than a smoothed "
+    "CTR: every ctr returned is the exact clicks / impressions and the order an exact comparison of "
+    f"those fractions. Default {DEFAULT_MIN_IMPRESSIONS}; 0 or 1 ranks every article with an "
+    "impression (at least 1 always applies: CTR needs one).",
+    DEFAULT_MIN_IMPRESSIONS,
+    0,
+    MAX_MIN_IMPRESSIONS,
 )
 
 
@@ -134,7 +142,7 @@ SCHEMAS: dict[str, Any] = {
             "k": {"type": "integer"},
             "gender": {"type": ["string", "null"]},
             "segment": {"type": ["integer", "string", "null"]},
-            "min_impressions": {"type": "integer"},
+            "min_impressions": {"type": "integer", "description": "the impression floor applied"},
         },
     },
     "TopArticles": {

@@ -322,10 +322,25 @@ def _ctr_order(a: ArticleStat, b: ArticleStat) -> int:
 _CTR_KEY = functools.cmp_to_key(_ctr_order)
 
 
+# Articles need this many impressions in the ranked range to be ranked by CTR (the top-articles
+# methods' default, and the HTTP API's, the CLI's, the optimizer poller's and the live page's).
+# A floor, not a smoothed CTR: every CTR reported stays the reference SQL's exact sum(click) /
+# sum(impression) and the ranking an exact comparison of those fractions; an article's eligibility
+# depends on its own impressions only, not on a prior that would need tuning per segment and hour.
+# 20: a 1-impression (or 19-impression) article cannot win with one lucky click, while a fresh
+# article on a quiet segment still gets ranked within minutes. Pass 0 (or 1) to rank everything.
+DEFAULT_MIN_IMPRESSIONS = 20
+MAX_MIN_IMPRESSIONS = 2**62
+
+
 def rank_articles(
     rows: Iterable[tuple[int, int, int]], k: int, min_impressions: int = 0
 ) -> tuple[ArticleStat, ...]:
-    """Top k of (article_id, impressions, clicks); CTR needs impressions, so at least one is required."""
+    """Top k of (article_id, impressions, clicks) with at least min_impressions impressions.
+
+    CTR needs impressions, so at least one is always required. The callers pass their floor
+    (DEFAULT_MIN_IMPRESSIONS unless asked otherwise); this pure function keeps 0 as its default.
+    """
     floor = max(min_impressions, 1)
     stats = (ArticleStat(a, i, c, c / i) for a, i, c in rows if i >= floor)
     return tuple(heapq.nsmallest(k, stats, key=_CTR_KEY))
@@ -626,7 +641,7 @@ class QueryClient:
         k: int = 10,
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
     ) -> TopArticles:
         """Top k articles by CTR (sum clicks / sum impressions) over the last `minutes` complete windows.
@@ -635,7 +650,7 @@ class QueryClient:
         it must not reach past the complete ones. Ties: more impressions first, then lower article_id.
         """
         _check_int("k", k, 1, MAX_K)
-        _check_int("min_impressions", min_impressions, 0, 2**62)
+        _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
         span = await self._complete_range(minutes, end_ms)
         if span is None:
             return TopArticles(None, None, ())
@@ -651,12 +666,12 @@ class QueryClient:
         minutes: int = 1,
         k: int = 10,
         gender: GenderFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
     ) -> TopBySegment:
         """Top k articles by CTR within each segment (null segment included) over complete windows."""
         _check_int("k", k, 1, MAX_K)
-        _check_int("min_impressions", min_impressions, 0, 2**62)
+        _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
         span = await self._complete_range(minutes, end_ms)
         if span is None:
             return TopBySegment(None, None, ())
@@ -681,7 +696,7 @@ class QueryClient:
         k: int = 10,
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
     ) -> tuple[ArticleStat, ...]:
         """Top k articles by CTR over the windows overlapping [from_ms, to_ms), open ones included.
 
@@ -689,7 +704,7 @@ class QueryClient:
         range that may still grow: minutes() says which of its windows are complete.
         """
         _check_int("k", k, 1, MAX_K)
-        _check_int("min_impressions", min_impressions, 0, 2**62)
+        _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
         starts = await self._windows(from_ms, to_ms)
         sources = [{"article": {"terms": {"field": "article_id"}}}]
         span = (starts[0], starts[-1] + starts.step)
@@ -797,7 +812,7 @@ class SyncQueryClient:
         k: int = 10,
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
     ) -> tuple[ArticleStat, ...]:
         return self._run(
             self._client.top_articles_in_range(from_ms, to_ms, k, gender, segment, min_impressions)
@@ -809,7 +824,7 @@ class SyncQueryClient:
         k: int = 10,
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
     ) -> TopArticles:
         return self._run(self._client.top_articles(minutes, k, gender, segment, min_impressions, end_ms))
@@ -819,7 +834,7 @@ class SyncQueryClient:
         minutes: int = 1,
         k: int = 10,
         gender: GenderFilter = None,
-        min_impressions: int = 0,
+        min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
     ) -> TopBySegment:
         return self._run(self._client.top_by_segment(minutes, k, gender, min_impressions, end_ms))

@@ -37,7 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--segment", help="top: only this segment id ('null': users not in the reference data)"
     )
-    parser.add_argument("--min-impressions", type=int, default=0, help="top: leave out articles with fewer")
+    parser.add_argument(
+        "--min-impressions",
+        type=int,
+        default=None,
+        help="top: rank only articles with at least this many impressions in the range, so a lucky "
+        "click on a few impressions cannot win (default 20: clickagg.query.DEFAULT_MIN_IMPRESSIONS; "
+        "0 ranks every article with an impression)",
+    )
     parser.add_argument("--by-segment", action="store_true", help="top: the top k within each segment")
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
 
@@ -85,13 +92,13 @@ async def _answer(settings: Settings, args: argparse.Namespace) -> str:
 
 def _check_flags(args: argparse.Namespace) -> None:
     """Refuse flags that the chosen action would silently ignore."""
-    from clickagg.query import MAX_WINDOWS, QueryError
+    from clickagg.query import MAX_MIN_IMPRESSIONS, MAX_WINDOWS, QueryError
 
     top_only = {
         "--k": args.k != 10,
         "--gender": args.gender is not None,
         "--segment": args.segment is not None,
-        "--min-impressions": args.min_impressions != 0,
+        "--min-impressions": args.min_impressions is not None,
         "--by-segment": args.by_segment,
     }
     used: list[str] = []
@@ -105,13 +112,17 @@ def _check_flags(args: argparse.Namespace) -> None:
         used.append("--segment (with --by-segment)")
     if not 1 <= args.minutes <= MAX_WINDOWS:
         raise QueryError(f"--minutes must be in 1..{MAX_WINDOWS}, got {args.minutes}")
+    if args.min_impressions is not None and not 0 <= args.min_impressions <= MAX_MIN_IMPRESSIONS:
+        raise QueryError(f"--min-impressions must be in 0..{MAX_MIN_IMPRESSIONS}, got {args.min_impressions}")
     if used:
         raise QueryError(f"{', '.join(used)} do(es) not apply to 'query {args.what}'")
 
 
 async def _top(client: Any, args: argparse.Namespace) -> str:
-    from clickagg.query import parse_gender, parse_segment
+    from clickagg.query import DEFAULT_MIN_IMPRESSIONS, parse_gender, parse_segment
 
+    if args.min_impressions is None:  # None, not the value, tells "not given" for _check_flags
+        args.min_impressions = DEFAULT_MIN_IMPRESSIONS
     gender = parse_gender(args.gender)
     if args.by_segment:
         result = await client.top_by_segment(args.minutes, args.k, gender, args.min_impressions)

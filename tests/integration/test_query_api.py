@@ -26,7 +26,14 @@ from elasticsearch.helpers import async_bulk
 from clickagg.app import api
 from clickagg.core.documents import iso
 from clickagg.es import schema
-from clickagg.query import UNKNOWN, IncompleteRangeError, QueryClient, QueryError, SyncQueryClient
+from clickagg.query import (
+    DEFAULT_MIN_IMPRESSIONS,
+    UNKNOWN,
+    IncompleteRangeError,
+    QueryClient,
+    QueryError,
+    SyncQueryClient,
+)
 from clickagg.stack.layout import StackLayout
 from tests.integration.conftest import free_port
 
@@ -55,7 +62,11 @@ class Dataset:
         )
 
     def top(
-        self, starts: Iterable[int], k: int, keep: Callable[[dict[str, Any]], bool], min_imp: int = 0
+        self,
+        starts: Iterable[int],
+        k: int,
+        keep: Callable[[dict[str, Any]], bool],
+        min_imp: int = DEFAULT_MIN_IMPRESSIONS,
     ) -> list[tuple[int, int, int]]:
         wanted = {iso(s) for s in starts}
         sums: dict[int, list[int]] = {}
@@ -234,15 +245,23 @@ async def test_top_articles_by_ctr_with_filters(stack: StackLayout, dataset: Dat
     ]
     async with QueryClient(stack.es_url, dataset.index, page_size=4) as client:
         for kwargs, keep, starts in cases:
-            kwargs = {"minutes": COMPLETE_BELOW, "k": 7, **kwargs}
+            # floor 1 (every article with an impression): these cases are about filters and ranges;
+            # the default floor is checked below
+            kwargs = {"minutes": COMPLETE_BELOW, "k": 7, "min_impressions": 1, **kwargs}
             got = await client.top_articles(**kwargs)
-            want = dataset.top(starts, kwargs["k"], keep, kwargs.get("min_impressions", 0))
+            want = dataset.top(starts, kwargs["k"], keep, kwargs["min_impressions"])
             assert want, kwargs
             assert [(a.article_id, a.impressions, a.clicks) for a in got.articles] == want, kwargs
             assert (got.from_ms, got.to_ms) == (starts[0], starts[-1] + W)
             assert all(a.ctr == a.clicks / a.impressions for a in got.articles)
-        tied = await client.top_articles(minutes=1, k=100, segment=3, end_ms=dataset.minute(1))
+        tied = await client.top_articles(
+            minutes=1, k=100, segment=3, min_impressions=1, end_ms=dataset.minute(1)
+        )
         assert [a.article_id for a in tied.articles if a.article_id > 2000] == [2004, 2003, 2001, 2002]
+        # by default 2004's perfect CTR on 3 impressions (and 2001/2002's 9 of 10) does not rank
+        floored = await client.top_articles(minutes=1, k=100, segment=3, end_ms=dataset.minute(1))
+        assert [a.article_id for a in floored.articles if a.article_id > 2000] == [2003]
+        assert min(a.impressions for a in floored.articles) >= DEFAULT_MIN_IMPRESSIONS
 
         with pytest.raises(IncompleteRangeError):
             await client.top_articles(minutes=1, end_ms=dataset.minute(COMPLETE_BELOW + 1))
@@ -253,18 +272,35 @@ async def test_top_articles_by_ctr_with_filters(stack: StackLayout, dataset: Dat
 async def test_top_by_segment_and_final_minutes(stack: StackLayout, dataset: Dataset) -> None:
     complete = [dataset.minute(i) for i in range(COMPLETE_BELOW)]
     async with QueryClient(stack.es_url, dataset.index, page_size=5) as client:
-        result = await client.top_by_segment(minutes=2, k=3)
-        assert (result.from_ms, result.to_ms) == (complete[-2], complete[-1] + W)
-        assert [s.segment_id for s in result.segments] == [1, 2, 3, None]
-        for seg in result.segments:
-            want = dataset.top(complete[-2:], 3, lambda d, s=seg.segment_id: d["segment_id"] == s)
-            assert [(a.article_id, a.impressions, a.clicks) for a in seg.articles] == want
+        for floor in (1, None):  # every article with an impression; the default floor
+            result = await client.top_by_segment(
+                minutes=2, k=3, **({} if floor is None else {"min_impressions": floor})
+            )
+            assert (result.from_ms, result.to_ms) == (complete[-2], complete[-1] + W)
+            wants = {
+                seg: dataset.top(
+                    complete[-2:], 3, lambda d, s=seg: d["segment_id"] == s, floor or DEFAULT_MIN_IMPRESSIONS
+                )
+                for seg in (1, 2, 3, None)
+            }
+            # segments without an article above the floor are left out
+            assert [s.segment_id for s in result.segments] == [seg for seg, want in wants.items() if want]
+            assert floor is None or len(result.segments) == 4
+            for seg in result.segments:
+                assert [(a.article_id, a.impressions, a.clicks) for a in seg.articles] == wants[
+                    seg.segment_id
+                ]
 
-        females = await client.top_by_segment(minutes=1, k=2, gender="female", end_ms=dataset.minute(1))
+        females = await client.top_by_segment(
+            minutes=1, k=2, gender="female", min_impressions=1, end_ms=dataset.minute(1)
+        )
         assert [s.segment_id for s in females.segments] == [1, 2]
         for seg in females.segments:
             want = dataset.top(
-                complete[:1], 2, lambda d, s=seg.segment_id: (d["gender"], d["segment_id"]) == ("female", s)
+                complete[:1],
+                2,
+                lambda d, s=seg.segment_id: (d["gender"], d["segment_id"]) == ("female", s),
+                1,
             )
             assert [(a.article_id, a.impressions, a.clicks) for a in seg.articles] == want
 
@@ -321,7 +357,7 @@ async def test_live_reads_include_open_minutes(stack: StackLayout, dataset: Data
             ({"segment": UNKNOWN}, lambda d: d["segment_id"] is None),
         ):
             got = await client.top_articles_in_range(since, until, k=6, **kwargs)
-            expected = dataset.top(starts, 6, keep, kwargs.get("min_impressions", 0))
+            expected = dataset.top(starts, 6, keep, kwargs.get("min_impressions", DEFAULT_MIN_IMPRESSIONS))
             assert expected and [(a.article_id, a.impressions, a.clicks) for a in got] == expected, kwargs
         # over complete windows only, the same answer as top_articles()
         complete = await client.top_articles(minutes=3, k=5)
@@ -480,7 +516,13 @@ async def test_worker_serves_the_read_api(stack: StackLayout, tmp_path: Path) ->
             status == 200
             and [(a["article_id"], a["impressions"], a["clicks"]) for a in body["articles"]] == want
         )
-        assert body["query"] == {"minutes": 4, "k": 5, "gender": "female", "segment": 2, "min_impressions": 0}
+        assert body["query"] == {
+            "minutes": 4,
+            "k": 5,
+            "gender": "female",
+            "segment": 2,
+            "min_impressions": DEFAULT_MIN_IMPRESSIONS,
+        }
         status, body = await asyncio.to_thread(get, f"{base}/api/top/segments?minutes=1&k=2")
         assert status == 200 and [s["segment_id"] for s in body["segments"]] == [1, 2, 3, None]
         status, body = await asyncio.to_thread(get, f"{base}/api/completeness")

@@ -9,7 +9,7 @@ from elastic_transport import ConnectionError as EsConnectionError
 from openapi_spec_validator import validate
 
 from clickagg.app import api, openapi
-from clickagg.query import UNKNOWN, ArticleStat, TopArticles
+from clickagg.query import DEFAULT_MIN_IMPRESSIONS, UNKNOWN, ArticleStat, TopArticles
 
 
 class Untouchable:
@@ -41,6 +41,8 @@ BAD_REQUESTS = [
     ("/api/top", {"minutes": "-1"}, "minutes must be in 1..10080"),
     ("/api/top", {"segment": "abc"}, "segment must be an integer or 'null'"),
     ("/api/top", {"min_impressions": "x"}, "min_impressions must be an integer"),
+    ("/api/top", {"min_impressions": "-1"}, "min_impressions must be in 0..4611686018427387904, got -1"),
+    ("/api/top/segments", {"min_impressions": "1.5"}, "min_impressions must be an integer, got '1.5'"),
     ("/api/top", {"top": "3"}, "unknown parameter(s) top"),
     ("/api/top/segments", {"segment": "1"}, "unknown parameter(s) segment"),
     ("/api/completeness", {"n": "1"}, "unknown parameter(s) n; expected: none"),
@@ -87,7 +89,10 @@ async def test_top_parameters_reach_the_client_typed() -> None:
     assert (body["from_ms"], body["to_ms"], body["to"]) == (0, 60_000, "1970-01-01T00:01:00.000Z")
     client.calls.clear()
     await api.respond(api.top, client, {})  # type: ignore[arg-type]
-    assert client.calls == [{"minutes": 5, "k": 10, "gender": None, "segment": None, "min_impressions": 0}]
+    assert client.calls == [
+        {"minutes": 5, "k": 10, "gender": None, "segment": None, "min_impressions": DEFAULT_MIN_IMPRESSIONS}
+    ]
+    assert DEFAULT_MIN_IMPRESSIONS > 1, "a 1-impression article must not be able to win by default"
 
 
 def test_openapi_document_is_valid_and_matches_the_handlers() -> None:

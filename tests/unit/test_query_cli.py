@@ -24,6 +24,14 @@ UNREACHABLE = "http://127.0.0.1:9"  # nothing listens: any request would fail wi
         (["query", "top", "--by-segment", "--segment", "1"], "--segment (with --by-segment)"),
         (["query", "completeness", "--minutes", "3"], "--minutes do(es) not apply"),
         (["query", "latest", "--minutes", "0"], "--minutes must be in 1..10080, got 0"),
+        (
+            ["query", "top", "--min-impressions", "-1"],
+            "--min-impressions must be in 0..4611686018427387904, got -1",
+        ),
+        (
+            ["query", "latest", "--min-impressions", "20"],
+            "--min-impressions do(es) not apply to 'query latest'",
+        ),
     ],
 )
 def test_bad_requests_exit_2_with_a_message(
