@@ -7,7 +7,7 @@ from typing import Any
 
 from clickagg.app import api, dashboard
 from clickagg.health import HEALTH
-from clickagg.metrics import METRICS
+from clickagg.metrics import CONTENT_TYPE, METRICS
 
 
 def readiness(pipeline: Any, now: float | None = None) -> tuple[int, dict[str, Any]]:
@@ -28,12 +28,24 @@ def readiness(pipeline: Any, now: float | None = None) -> tuple[int, dict[str, A
 
 
 def metrics_text(pipeline: Any) -> str:
+    """The Prometheus text page; reference data and readiness are read now, at scrape time."""
     ref = pipeline.reference
     if ref is not None:
         METRICS.set("reference_users", len(ref.table))
-        METRICS.set("reference_reloads_ok", getattr(ref, "reloads_ok", 0))
-        METRICS.set("reference_reloads_failed", getattr(ref, "reloads_failed", 0))
     return METRICS.render()
+
+
+def provide_metrics(pipeline: Any) -> None:
+    """Scrape-time metrics whose values live on the pipeline (nothing pushes them on a hot path)."""
+
+    def reloads() -> list[tuple[dict[str, str], float]]:
+        ref = pipeline.reference
+        if ref is None:
+            return []
+        return [({"result": "ok"}, ref.reloads_ok), ({"result": "failed"}, ref.reloads_failed)]
+
+    METRICS.provide("reference_reloads_total", reloads)
+    METRICS.provide("ready", lambda: [({}, 1.0 if readiness(pipeline)[0] == 200 else 0.0)])
 
 
 def register(app: Any, pipeline: Any) -> None:
@@ -46,9 +58,11 @@ def register(app: Any, pipeline: Any) -> None:
         status, body = readiness(pipeline)
         return web.json(body, status=status)
 
+    provide_metrics(pipeline)
+
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.text(metrics_text(pipeline), content_type="text/plain")
+        return web.bytes(metrics_text(pipeline).encode(), headers={"Content-Type": CONTENT_TYPE})
 
     api.register(app, pipeline)  # the /api/* read endpoints
     dashboard.register(app, pipeline.s)  # the live page, /dashboard
