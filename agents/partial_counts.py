@@ -88,6 +88,7 @@ class PartialCounter:
         self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
         self.consumer: AIOKafkaConsumer | None = None
         self.idle = IdlePlan(every_s=1.0, idle_ms=settings.idle_timeout_seconds * 1000)
+        METRICS.track("stage1", self)  # watermark_seconds{partition}, read at each scrape
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
