@@ -82,6 +82,7 @@ class WindowWriter:
         self.admin: AIOKafkaAdminClient | None = None  # reads the source topic's partition count
         self.sources_checked_at = -1e9
         self.late_producer: AIOKafkaProducer | None = None  # created on the first late row
+        METRICS.track("stage2", self)  # closed_below_seconds, open_windows, open_keys per partition
 
     async def run(self, stopping: asyncio.Event) -> None:
         self.consumer = transactional_reader(self.s, self.group_id, self.s.stage2_fetch_bytes)
@@ -236,6 +237,7 @@ class WindowWriter:
                 # Window end → its final documents written (one sample per window and flush).
                 METRICS.observe("final_delay_seconds", wrote_at - (start + self.s.window_ms) / 1000)
             METRICS.observe("flush_seconds", wrote_at - started)
+            METRICS.observe_behind("freshness_seconds", wrote_at, [st.watermark.current() for st in self.states.values()])
             live_from = self._live_from()
             self.refresh.wrote(
                 live=any_live((w.window_start for w in writes), live_from),
