@@ -1,5 +1,6 @@
-"""The one place every Kafka and Elasticsearch client is built, from Settings (SPEC "Production
-connectivity").
+"""The one place every Kafka client is built, from Settings (SPEC "Production connectivity"); its
+twin for the search engine (Elasticsearch or OpenSearch, behind the port) is clickagg/es/engines.py,
+in the adapter layer beside the port it builds.
 
 Why one place: security settings (TLS, SASL, API keys, CAs, Cloud ID) must reach every client the
 same way — both stages' consumers and producers, the admin calls, `produce`, the query side, the
@@ -118,68 +119,6 @@ def describe_kafka(s: Settings) -> str:
     if protocol.startswith("SASL"):
         return f"{protocol} with {s.kafka_sasl_mechanism.upper()}"
     return protocol
-
-
-# -- Elasticsearch ---------------------------------------------------------------------------------
-
-
-def es_options(s: Settings) -> dict[str, Any]:
-    """elasticsearch-py keyword arguments: the node (URL or Cloud ID), authentication and TLS.
-
-    An API key wins over basic auth when both are set (describe_es says which one is used).
-    """
-    options: dict[str, Any] = {}
-    if s.elastic_cloud_id:
-        options["cloud_id"] = s.elastic_cloud_id
-    else:
-        options["hosts"] = [s.elasticsearch_url]
-    if s.elasticsearch_api_key:
-        options["api_key"] = _api_key(s.elasticsearch_api_key)
-    elif s.elasticsearch_username:
-        options["basic_auth"] = (s.elasticsearch_username, s.elasticsearch_password)
-    if s.elasticsearch_ca_certs:
-        options["ca_certs"] = s.elasticsearch_ca_certs
-    if s.elasticsearch_ssl_fingerprint:
-        options["ssl_assert_fingerprint"] = s.elasticsearch_ssl_fingerprint
-    if not s.verify_es_certs:
-        options["verify_certs"] = False
-        options["ssl_show_warn"] = False
-    return options
-
-
-def _api_key(value: str) -> str | tuple[str, str]:
-    """`id:key` or the encoded form (base64 of `id:key`), both as Elastic's own tools print them."""
-    if ":" in value:
-        key_id, _, key = value.partition(":")
-        return (key_id, key)
-    return value
-
-
-def es_async(s: Settings, **options: Any) -> Any:
-    from elastic_transport import OrjsonSerializer
-    from elasticsearch import AsyncElasticsearch
-
-    options.setdefault("serializers", {"application/json": OrjsonSerializer()})
-    return AsyncElasticsearch(**es_options(s), **options)
-
-
-def es_sync(s: Settings, **options: Any) -> Any:
-    from elastic_transport import OrjsonSerializer
-    from elasticsearch import Elasticsearch
-
-    options.setdefault("serializers", {"application/json": OrjsonSerializer()})
-    return Elasticsearch(**es_options(s), **options)
-
-
-def describe_es(s: Settings) -> str:
-    where = "Elastic Cloud" if s.elastic_cloud_id else s.elasticsearch_url
-    if s.elasticsearch_api_key:
-        auth = "API key"
-    elif s.elasticsearch_username:
-        auth = f"basic auth as {s.elasticsearch_username}"
-    else:
-        auth = "no authentication"
-    return f"{where} with {auth}"
 
 
 def faust_credentials(s: Settings) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
-NOISY = ("aiokafka", "elastic_transport", "urllib3", "kafka")
+NOISY = ("aiokafka", "elastic_transport", "opensearch", "urllib3", "kafka")
 EVERY_S = 30.0
 
 

@@ -15,6 +15,7 @@ import time
 
 from clickagg import clients
 from clickagg.config import ConfigError, Settings
+from clickagg.es import engines
 
 
 class CannotConnect(ConfigError):
@@ -127,16 +128,16 @@ def es_problem(s: Settings, exc: Exception) -> tuple[str, bool]:
 async def check_elasticsearch(s: Settings, wait_s: float = 30.0) -> None:
     deadline = time.monotonic() + wait_s
     try:
-        es = clients.es_async(s, request_timeout=10, max_retries=0)
+        es = engines.search_engine(s, timeout_s=10, max_retries=0)
     except ValueError as exc:  # e.g. CA certificates given for an http:// URL
         raise CannotConnect(f"Elasticsearch settings do not fit together: {exc}") from None
     try:
         while True:
             try:
-                await es.cluster.health()
+                await es.health()
                 return
-            except Exception as exc:
-                line, final = es_problem(s, exc)
+            except Exception as exc:  # the port's error; the client's own says more (TLS, auth)
+                line, final = es_problem(s, exc.__cause__ if isinstance(exc.__cause__, Exception) else exc)
             if final or time.monotonic() >= deadline:
                 raise CannotConnect(line)
             await asyncio.sleep(1.0)
