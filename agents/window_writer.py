@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from elasticsearch.helpers import async_scan
 
 from clickagg import clients
 from clickagg.aio import Backoff, OneInFlight, StageStuck, quietly
@@ -28,7 +27,8 @@ from clickagg.core.documents import iso
 from clickagg.core.plans import FlushPlan, any_live
 from clickagg.core.watermarks import NO_WATERMARK
 from clickagg.core.windows import live_from
-from clickagg.es import schema
+from clickagg.es import engines, schema
+from clickagg.es.port import SearchEngine
 from clickagg.es.refresh_policy import RefreshPolicy
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
 from clickagg.health import note_bad, note_good, note_progress
@@ -61,10 +61,10 @@ def _ms(iso: str) -> int:
 
 
 class WindowWriter:
-    def __init__(self, settings: Settings, es: Any) -> None:
+    def __init__(self, settings: Settings, es: SearchEngine) -> None:
         self.s = settings
         self.es = es
-        self.post = ThreadedBulkPost(clients.es_sync(settings, request_timeout=30))
+        self.post = ThreadedBulkPost(engines.search_bulk(settings, timeout_s=30))
         self.sink = BulkSink(self.post, settings.es_index)
         self.progress_sink = BulkSink(self.post, schema.progress_index(settings.es_index), concurrency=1)
         self.progress_written: dict[TopicPartition, int] = {}
@@ -359,7 +359,7 @@ class WindowWriter:
         backoff = Backoff(first_s=0.5, max_s=5.0)
         while True:
             try:
-                await self.es.indices.refresh(index=self.s.es_index)
+                await self.es.refresh(self.s.es_index)
                 return
             except Exception as exc:
                 note_bad("elasticsearch", f"not reachable while restoring state ({exc!r}); retrying")
@@ -371,9 +371,7 @@ class WindowWriter:
         while True:
             try:
                 count = 0
-                async for hit in async_scan(
-                    self.es, index=self.s.es_index, query={"query": query, "version": True}, size=5000
-                ):
+                async for hit in self.es.scan(self.s.es_index, {"query": query, "version": True}, size=5000):
                     # The external version is the partials offset + 1 the counts reflect.
                     src = hit["_source"]
                     key = (_ms(src["time"]), src["gender"], src["segment_id"], src["article_id"])

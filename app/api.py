@@ -11,13 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from elastic_transport import TransportError
-from elasticsearch import ApiError
-
 from clickagg.app import openapi
 from clickagg.app.auth import guarded
 from clickagg.config import Settings
 from clickagg.core.documents import iso
+from clickagg.es.errors import SearchEngineError
 from clickagg.query import (
     DEFAULT_MIN_IMPRESSIONS,
     MAX_K,
@@ -164,9 +162,9 @@ async def respond(handler: Handler, client: QueryClient, query: Mapping[str, str
         return await handler(client, query)
     except (BadRequest, QueryError) as exc:
         return 400, {"error": str(exc)}
-    except (TransportError, ApiError) as exc:
-        log.warning("read API: elasticsearch failed: %r", exc)
-        return 503, {"error": f"elasticsearch failed: {describe_error(exc)}"}
+    except SearchEngineError as exc:
+        log.warning("read API: the search engine failed: %s", describe_error(exc))
+        return 503, {"error": f"search engine failed: {describe_error(exc)}"}
 
 
 class LazyClient:

@@ -11,15 +11,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from elasticsearch import AsyncElasticsearch
 
 from clickagg import clients, log_quiet
 from clickagg.agents.partial_counts import PartialCounter
 from clickagg.agents.window_writer import WindowWriter
 from clickagg.aio import Backoff, quietly
 from clickagg.config import Settings
-from clickagg.es import schema
+from clickagg.es import engines, schema
 from clickagg.es.ownership import Owner, OwnershipError
+from clickagg.es.port import SearchEngine
 from clickagg.health import HEALTH, note_bad, note_good, note_stage_failed
 from clickagg.kafka_util import MAX_REQUEST_BYTES, SendLimits, ensure_topics, max_message_bytes
 from clickagg.metrics import METRICS
@@ -36,7 +36,7 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.s = settings
         self.stopping = asyncio.Event()
-        self.es: AsyncElasticsearch | None = None
+        self.es: SearchEngine | None = None
         self.reference: Any = None
         self.ready = {"kafka": False, "elasticsearch": False, "reference_data": False}
         self.tasks: list[asyncio.Task[Any]] = []
@@ -50,9 +50,8 @@ class Pipeline:
         await asyncio.to_thread(self.reference.load_initial)
         self.ready["reference_data"] = True
         METRICS.set("reference_users", len(self.reference.table))
-        # orjson for request and response bodies: bulk responses are large and parsed per flush.
-        self.es = clients.es_async(s, request_timeout=30)
-        log.info("Kafka: %s; Elasticsearch: %s", clients.describe_kafka(s), clients.describe_es(s))
+        self.es = engines.search_engine(s, timeout_s=30)
+        log.info("Kafka: %s; search engine: %s", clients.describe_kafka(s), engines.describe_es(s))
         await self._install_schema()
         self.ready["elasticsearch"] = True
         counts = await ensure_topics(s, {s.events_topic: 1})
@@ -143,8 +142,7 @@ class Pipeline:
             while not self.stopping.is_set():
                 await self._probe_one("kafka", self._kafka_probe(admin))
                 assert self.es is not None
-                es = self.es.options(request_timeout=5, max_retries=0)
-                await self._probe_one("elasticsearch", es.cluster.health())
+                await self._probe_one("elasticsearch", self.es.health(timeout_s=5))
                 try:
                     await asyncio.wait_for(self.stopping.wait(), PROBE_EVERY_S)
                 except TimeoutError:

@@ -25,10 +25,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from elastic_transport import TransportError
-from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
-
 from clickagg.core.documents import iso
+from clickagg.es.errors import Forbidden, IndexMissing, NotFound, SearchEngineError
+from clickagg.es.port import SearchEngine
 from clickagg.es.schema import progress_index
 
 log = logging.getLogger(__name__)
@@ -262,10 +261,10 @@ def parse_segment(value: str | None) -> SegmentFilter:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-line reason for an Elasticsearch failure (str() of a transport error is just its class)."""
-    if isinstance(exc, TransportError):
-        return f"{type(exc).__name__}: {exc.message}"
-    return str(exc)
+    """A one-line reason for a search-engine failure (the port's errors carry status and reason)."""
+    if isinstance(exc, SearchEngineError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def filter_label(value: GenderFilter | SegmentFilter) -> str | int | None:
@@ -409,7 +408,8 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
 class QueryClient:
     """Async read API over one clickagg index (and its `-progress` companion).
 
-    Pass a URL (the client is created and closed here) or an AsyncElasticsearch you own.
+    Pass a URL (the engine is asked what it is, the client created and closed here) or a
+    clickagg.es.port.SearchEngine you own.
     Before reading windows that just became complete it refreshes the index once: the progress
     document is indexed after the final documents, but the two indices refresh independently, so
     without it a reader could see the progress before the documents it vouches for.
@@ -417,7 +417,7 @@ class QueryClient:
 
     def __init__(
         self,
-        es: str | AsyncElasticsearch,
+        es: str | SearchEngine,
         index: str = DEFAULT_INDEX,
         *,
         refresh_on_advance: bool = True,
@@ -426,7 +426,7 @@ class QueryClient:
         if not index or any(c in index for c in ",*"):
             raise QueryError(f"the index must be one index or alias name, got {index!r}")
         self._owns = isinstance(es, str)
-        self.es = AsyncElasticsearch(es, request_timeout=30) if isinstance(es, str) else es
+        self.es = _engine_for(es) if isinstance(es, str) else es
         self.index = index
         self.progress_index = progress_index(index)
         self.page_size = page_size
@@ -436,9 +436,9 @@ class QueryClient:
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> QueryClient:
         """The client a worker or the CLI uses: URL or Cloud ID, authentication and TLS from Settings."""
-        from clickagg import clients
+        from clickagg.es import engines
 
-        client = cls(clients.es_async(settings, request_timeout=30), settings.es_index, **options)
+        client = cls(engines.search_engine(settings, timeout_s=30), settings.es_index, **options)
         client._owns = True
         return client
 
@@ -452,15 +452,18 @@ class QueryClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def require_index(self) -> None:
+        """Raise IndexMissing when the index does not exist: reads would make it look empty."""
+        if not await self.es.exists(self.index):
+            raise IndexMissing(f"index {self.index} does not exist", 404, "index_not_found_exception")
+
     # -- completeness ----------------------------------------------------------------------
 
     async def completeness(self) -> Completeness:
         """The complete-up-to time and each partition's progress."""
         try:
-            resp = await self.es.search(
-                index=self.progress_index, size=10_000, query={"match_all": {}}, ignore_unavailable=True
-            )
-        except NotFoundError:
+            resp = await self.es.search(self.progress_index, {"size": 10_000, "query": {"match_all": {}}})
+        except NotFound:
             return completeness_from_progress([])
         return completeness_from_progress(hit["_source"] for hit in resp["hits"]["hits"])
 
@@ -470,10 +473,8 @@ class QueryClient:
         advanced = before is not None and (self._refreshed_before is None or before > self._refreshed_before)
         if self._refresh and advanced:
             try:
-                await self.es.indices.refresh(index=self.index, ignore_unavailable=True)
-            except ApiError as exc:
-                if exc.status_code != 403:
-                    raise
+                await self.es.refresh(self.index, ignore_unavailable=True)
+            except Forbidden:
                 log.warning("no permission to refresh %s; reads may lag the progress signal", self.index)
                 self._refresh = False
             self._refreshed_before = before
@@ -556,17 +557,13 @@ class QueryClient:
 
     async def earliest_minute(self) -> int | None:
         """Start of the oldest window with any document, or None for an empty index."""
-        resp = await self.es.search(
-            index=self.index, size=0, aggs={"first": {"min": {"field": "time"}}}, ignore_unavailable=True
-        )
+        resp = await self.es.search(self.index, {"size": 0, "aggs": {"first": {"min": {"field": "time"}}}})
         value = (resp.get("aggregations") or {}).get("first", {}).get("value")
         return None if value is None else int(value)
 
     async def latest_minute(self) -> int | None:
         """Start of the newest window with any document, or None for an empty index."""
-        resp = await self.es.search(
-            index=self.index, size=0, aggs={"last": {"max": {"field": "time"}}}, ignore_unavailable=True
-        )
+        resp = await self.es.search(self.index, {"size": 0, "aggs": {"last": {"max": {"field": "time"}}}})
         value = (resp.get("aggregations") or {}).get("last", {}).get("value")
         return None if value is None else int(value)
 
@@ -746,11 +743,7 @@ class QueryClient:
             if after is not None:
                 composite["after"] = after
             resp = await self.es.search(
-                index=self.index,
-                size=0,
-                query=query,
-                aggs={"c": {"composite": composite, "aggs": aggs}},
-                ignore_unavailable=True,
+                self.index, {"size": 0, "query": query, "aggs": {"c": {"composite": composite, "aggs": aggs}}}
             )
             result = (resp.get("aggregations") or {}).get("c")
             if not result:
@@ -760,6 +753,13 @@ class QueryClient:
             after = result.get("after_key")
             if after is None or len(result["buckets"]) < self.page_size:
                 return
+
+
+def _engine_for(url: str) -> SearchEngine:
+    from clickagg.config import Settings
+    from clickagg.es import engines
+
+    return engines.search_engine(Settings(elasticsearch_url=url), timeout_s=30)
 
 
 class SyncQueryClient:

@@ -50,10 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Exit 0 on success, 2 for a bad request, 1 when Elasticsearch cannot answer."""
-    from elastic_transport import TransportError
-    from elasticsearch import ApiError
-
+    """Exit 0 on success, 2 for a bad request, 1 when the index is missing or the engine cannot answer."""
+    from clickagg.es.errors import IndexMissing, SearchEngineError, Unreachable
     from clickagg.query import QueryError, describe_error
 
     try:
@@ -61,9 +59,23 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except QueryError as exc:
         print(f"clickagg query: error: {exc}", file=sys.stderr)
         return 2
-    except (TransportError, ApiError) as exc:
+    except IndexMissing:
         print(
-            f"clickagg query: Elasticsearch at {settings.elasticsearch_url} failed: {describe_error(exc)}",
+            f"clickagg query: error: ES_INDEX {settings.es_index} does not exist at {settings.elasticsearch_url} "
+            "(check ES_INDEX; a worker creates it when it starts)",
+            file=sys.stderr,
+        )
+        return 1
+    except Unreachable as exc:
+        print(
+            f"clickagg query: error: the search engine at {settings.elasticsearch_url} does not answer "
+            f"({exc.reason}): check ELASTICSEARCH_URL and that it runs",
+            file=sys.stderr,
+        )
+        return 1
+    except SearchEngineError as exc:
+        print(
+            f"clickagg query: error: the search engine at {settings.elasticsearch_url} failed: {describe_error(exc)}",
             file=sys.stderr,
         )
         return 1
@@ -72,10 +84,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _answer(settings: Settings, args: argparse.Namespace) -> str:
-    from clickagg.query import QueryClient, QueryError, parse_time
+    from clickagg.query import QueryClient, QueryError, parse_gender, parse_segment, parse_time
 
     _check_flags(args)
+    # Every mistake in the request is reported before the engine is asked anything.
+    if args.what == "range":
+        if not args.from_time or not args.to_time:
+            raise QueryError("range needs --from and --to")
+        parse_time(args.from_time), parse_time(args.to_time)
+    if args.what == "top":
+        parse_gender(args.gender), parse_segment(args.segment)
     async with QueryClient.from_settings(settings) as client:
+        await client.require_index()  # a missing index would read as an empty one
         if args.what == "latest":
             rows = await client.latest_complete_minutes(args.minutes)
             return _json([r.to_dict() for r in rows]) if args.json else minutes_table(rows)

@@ -17,7 +17,28 @@ class SearchEngineError(Exception):
 
 
 class Unreachable(SearchEngineError):
-    """No answer: connection refused, DNS, TLS handshake, timeout."""
+    """No answer: connection refused, DNS, TLS handshake, timeout. reason: those words, short."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str = "") -> None:
+        super().__init__(message, None, reason or short_reason(message))
+
+
+def short_reason(text: str) -> str:
+    """What a person needs from a client library's long connection error."""
+    low = text.lower()
+    for needle, reason in (
+        ("connection refused", "connection refused"),
+        ("certificate verify failed", "TLS certificate not trusted"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("wrong version number", "TLS spoken to a plain HTTP port, or the reverse"),
+    ):
+        if needle in low:
+            return reason
+    return text[:160]
 
 
 class NotFound(SearchEngineError):

@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import BadRequestError, NotFoundError
-
-from clickagg import clients
 from clickagg.config import Settings
 from clickagg.core.documents import DOCUMENT_MAPPING
+from clickagg.es import engines
+from clickagg.es.errors import BadRequest, NotFound
 from clickagg.es.ownership import (
     DOCUMENT_FIELDS,
     PROGRESS_FIELDS,
@@ -31,6 +30,7 @@ from clickagg.es.ownership import (
     refusal,
     stored_record,
 )
+from clickagg.es.port import SearchEngine
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _targets(index: str) -> list[_Target]:
     ]
 
 
-async def install(es: Any, index: str, owner: Owner | None = None) -> None:
+async def install(es: SearchEngine, index: str, owner: Owner | None = None) -> None:
     """Make `index` and `<index>-progress` (and their templates) exist with clickagg's mappings.
 
     With an owner (the worker): refuse with OwnershipError, before writing anything, if any of them
@@ -124,7 +124,7 @@ async def install(es: Any, index: str, owner: Owner | None = None) -> None:
             await _put_template(es, target, owner, create=False)
 
 
-async def check(es: Any, index: str, owner: Owner) -> None:
+async def check(es: SearchEngine, index: str, owner: Owner) -> None:
     """Read only: raise OwnershipError if `owner` may not write `index`, its progress index or templates.
 
     An index decides for itself. A template decides while its indices do not exist (or are not
@@ -142,7 +142,7 @@ async def check(es: Any, index: str, owner: Owner) -> None:
 
 
 async def _refuse_index(
-    es: Any, index: str, target: _Target, owner: Owner, concrete: str, mapping: Mapping[str, Any]
+    es: SearchEngine, index: str, target: _Target, owner: Owner, concrete: str, mapping: Mapping[str, Any]
 ) -> None:
     meta = mapping.get("_meta")
     documents = await _documents(es, concrete) if stored_record(meta) is None else 0
@@ -177,7 +177,7 @@ def check_before_start(settings: Settings) -> None:
     """
 
     async def run() -> None:
-        es = clients.es_async(settings, request_timeout=5, max_retries=0)
+        es = engines.search_engine(settings, timeout_s=5, max_retries=0)
         try:
             await check(es, settings.es_index, Owner.of(settings))
         except OwnershipError:
@@ -194,40 +194,42 @@ def check_before_start(settings: Settings) -> None:
         loop.close()
 
 
-async def _put_template(es: Any, target: _Target, owner: Owner | None, create: bool) -> bool:
+async def _put_template(es: SearchEngine, target: _Target, owner: Owner | None, create: bool) -> bool:
     """False when `create` and the template exists already (another installer was first)."""
     try:
-        await es.indices.put_index_template(
-            name=template_name(target.name),
-            index_patterns=[target.name],
-            template={
-                "settings": {"number_of_shards": 1, "number_of_replicas": 0, **target.settings},
-                "mappings": {**target.mappings, "_meta": owner.meta() if owner else UNCLAIMED_META},
+        await es.put_index_template(
+            template_name(target.name),
+            {
+                "index_patterns": [target.name],
+                "template": {
+                    "settings": {"number_of_shards": 1, "number_of_replicas": 0, **target.settings},
+                    "mappings": {**target.mappings, "_meta": owner.meta() if owner else UNCLAIMED_META},
+                },
+                "priority": 500,
             },
-            priority=500,
             create=create,
         )
         return True
-    except BadRequestError as exc:
+    except BadRequest as exc:
         if create and "already exists" in str(exc):
             return False
         raise
 
 
-async def _create_index(es: Any, target: _Target, meta: dict[str, Any]) -> bool:
+async def _create_index(es: SearchEngine, target: _Target, meta: dict[str, Any]) -> bool:
     """False when the index exists already (perhaps created a moment ago by another installer)."""
-    if await es.indices.exists(index=target.name):
+    if await es.exists(target.name):
         return False
     try:
-        await es.indices.create(index=target.name, mappings={**target.mappings, "_meta": meta})
+        await es.create_index(target.name, {"mappings": {**target.mappings, "_meta": meta}})
         return True
-    except BadRequestError as exc:
+    except BadRequest as exc:
         if "resource_already_exists_exception" in str(exc):
             return False
         raise
 
 
-async def _claim_template(es: Any, index: str, target: _Target, owner: Owner) -> None:
+async def _claim_template(es: SearchEngine, index: str, target: _Target, owner: Owner) -> None:
     """Create it, or rewrite it (keeping it current with this version's mapping) when it is ours, ours
     to claim, or its indices are ours already: another deployment's is never overwritten."""
     name = template_name(target.name)
@@ -241,7 +243,7 @@ async def _claim_template(es: Any, index: str, target: _Target, owner: Owner) ->
     await _put_template(es, target, owner, create=False)
 
 
-async def _claim_index(es: Any, index: str, target: _Target, owner: Owner) -> None:
+async def _claim_index(es: SearchEngine, index: str, target: _Target, owner: Owner) -> None:
     """Create it, or record the owner in an existing one that is unclaimed or empty without owner."""
     if await _create_index(es, target, owner.meta()):
         return
@@ -250,13 +252,15 @@ async def _claim_index(es: Any, index: str, target: _Target, owner: Owner) -> No
             continue
         await _refuse_index(es, index, target, owner, concrete, mapping)
         try:
-            await es.indices.put_mapping(
-                index=concrete,
-                dynamic=target.mappings["dynamic"],
-                properties=target.mappings["properties"],
-                meta=owner.meta(),
+            await es.put_mapping(
+                concrete,
+                {
+                    "dynamic": target.mappings["dynamic"],
+                    "properties": target.mappings["properties"],
+                    "_meta": owner.meta(),
+                },
             )
-        except BadRequestError as exc:
+        except BadRequest as exc:
             raise OwnershipError(
                 f"{target.subject} exists with a mapping clickagg cannot use ({_reason(exc)}): "
                 "use another ES_INDEX"
@@ -264,36 +268,29 @@ async def _claim_index(es: Any, index: str, target: _Target, owner: Owner) -> No
         log.info("%s: recorded this deployment as its owner (%s)", target.subject, owner.describe())
 
 
-async def _mappings(es: Any, name: str) -> dict[str, Mapping[str, Any]]:
+async def _mappings(es: SearchEngine, name: str) -> dict[str, Mapping[str, Any]]:
     """Concrete index -> its mapping (several when `name` is an alias); empty when it does not exist."""
     try:
-        resp = await es.indices.get_mapping(index=name)
-    except NotFoundError:
+        resp = await es.get_mapping(name)
+    except NotFound:
         return {}
-    return {concrete: body.get("mappings", {}) for concrete, body in dict(resp).items()}
+    return {concrete: body.get("mappings", {}) for concrete, body in resp.items()}
 
 
-async def _documents(es: Any, name: str) -> int:
+async def _documents(es: SearchEngine, name: str) -> int:
     """Documents in an index, counting those written since its last refresh (30 s apart here)."""
-    await es.indices.refresh(index=name)
-    return int((await es.count(index=name))["count"])
+    await es.refresh(name)
+    return await es.count(name)
 
 
-async def _template_meta(es: Any, name: str) -> tuple[bool, Any]:
+async def _template_meta(es: SearchEngine, name: str) -> tuple[bool, Any]:
     """(exists, the `_meta` of the mappings the template gives new indices)."""
-    try:
-        resp = await es.indices.get_index_template(name=name)
-    except NotFoundError:
-        return False, None
-    templates = resp["index_templates"]
+    templates = await es.get_index_templates(name)
     if not templates:
         return False, None
     template = templates[0]["index_template"].get("template", {})
     return True, template.get("mappings", {}).get("_meta")
 
 
-def _reason(exc: BadRequestError) -> str:
-    try:
-        return str(exc.body["error"]["reason"])
-    except (TypeError, KeyError):
-        return str(exc.message)
+def _reason(exc: BadRequest) -> str:
+    return exc.reason

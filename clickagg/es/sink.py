@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from clickagg.aio import Backoff
+from clickagg.es.port import SyncBulk
 from clickagg.health import note_bad, note_good
 from clickagg.metrics import METRICS
 
@@ -42,16 +43,16 @@ class ThreadedBulkPost:
     during I/O), so Elasticsearch indexes on the other core while the loop computes.
     """
 
-    def __init__(self, client: Any) -> None:
-        """client: a blocking Elasticsearch client (clickagg.clients.es_sync), owned from now on."""
+    def __init__(self, client: SyncBulk) -> None:
+        """client: the port's blocking bulk poster (clickagg.engines.search_bulk), owned from now on."""
         self.client = client
 
     def refresh(self, index: str) -> None:
-        self.client.indices.refresh(index=index)
+        self.client.refresh(index)
 
     def __call__(self, body: bytes, filter_path: str = FILTER_PATH) -> Any:
         # Pre-serialised NDJSON bytes pass through the transport untouched (typed as dicts only).
-        return self.client.bulk(body=body, filter_path=filter_path).body
+        return self.client.bulk(body, filter_path)
 
     def close(self) -> None:
         self.client.close()

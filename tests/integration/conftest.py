@@ -36,3 +36,34 @@ def deployment(stack: StackLayout, tmp_path: Path) -> Iterator[Deployment]:
     dep = Deployment(bootstrap=stack.kafka_bootstrap, es_url=stack.es_url, tmp=tmp_path)
     yield dep
     dep.stop_workers()
+
+
+@pytest.fixture(scope="session")
+def opensearch(stack: StackLayout) -> str:
+    """The local OpenSearch node (opt-in in `stack up`; the test command starts it): its URL."""
+    try:
+        lines = manager.up(stack, "opensearch")
+    except StackError as exc:
+        pytest.fail(f"the local OpenSearch node could not start: {exc}", pytrace=False)
+    print("\n[stack] " + "\n[stack] ".join(lines))
+    return f"http://127.0.0.1:{stack.opensearch_port}"
+
+
+ENGINES = ("elasticsearch", "opensearch")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, stack: StackLayout) -> str:
+    """Run a test once per search engine; the value is the engine's service name in the stack."""
+    if request.param == "opensearch":
+        request.getfixturevalue("opensearch")
+    return str(request.param)
+
+
+@pytest.fixture
+def engine_deployment(stack: StackLayout, engine: str, tmp_path: Path) -> Iterator[Deployment]:
+    """A deployment writing to the parametrized engine (SEARCH_ENGINE=auto finds out which it is)."""
+    url = stack.es_url if engine == "elasticsearch" else f"http://127.0.0.1:{stack.opensearch_port}"
+    dep = Deployment(bootstrap=stack.kafka_bootstrap, es_url=url, tmp=tmp_path)
+    yield dep
+    dep.stop_workers()

@@ -1,4 +1,7 @@
-"""Exactness against SPEC's SQL (SQLite oracle) on the real stack: volume, many workers, crashes."""
+"""Exactness against SPEC's SQL (SQLite oracle) on the real stack: volume, many workers, crashes.
+
+The volume test and the kill -9 test run once per search engine (Elasticsearch, OpenSearch).
+"""
 
 from __future__ import annotations
 
@@ -16,13 +19,13 @@ from tests.support.workload import build, past_minute, produce
 LATENESS_MS = 5000
 
 
-async def test_200k_events_ten_minutes_out_of_order_malformed(deployment: Deployment) -> None:
+async def test_200k_events_ten_minutes_out_of_order_malformed(engine_deployment: Deployment) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=1, lateness_ms=LATENESS_MS, seed=3)
     assert wl.rejected >= 0.003 * len(wl.records)
-    csv = await deployment.prepare(wl.csv(), partitions=1)
-    await produce(deployment.bootstrap, deployment.topic, wl.records)
-    deployment.start_worker(free_port(), REFERENCE_DATA=csv)
-    await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
+    csv = await engine_deployment.prepare(wl.csv(), partitions=1)
+    await produce(engine_deployment.bootstrap, engine_deployment.topic, wl.records)
+    engine_deployment.start_worker(free_port(), REFERENCE_DATA=csv)
+    await assert_exact(engine_deployment, expected_rows(wl.valid, wl.users), wl.rejected)
 
 
 async def test_four_partitions_two_workers_one_leaves_one_joins(deployment: Deployment) -> None:
@@ -41,24 +44,26 @@ async def test_four_partitions_two_workers_one_leaves_one_joins(deployment: Depl
     await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
 
 
-async def test_kill_minus_nine_three_times(deployment: Deployment) -> None:
+async def test_kill_minus_nine_three_times(engine_deployment: Deployment) -> None:
     wl = build(200_000, past_minute(30), minutes=10, partitions=2, lateness_ms=LATENESS_MS, seed=5)
-    csv = await deployment.prepare(wl.csv(), partitions=2)
+    csv = await engine_deployment.prepare(wl.csv(), partitions=2)
     port = free_port()
-    deployment.start_worker(port, REFERENCE_DATA=csv)
-    sending = asyncio.create_task(produce(deployment.bootstrap, deployment.topic, wl.records, duration_s=40))
+    engine_deployment.start_worker(port, REFERENCE_DATA=csv)
+    sending = asyncio.create_task(
+        produce(engine_deployment.bootstrap, engine_deployment.topic, wl.records, duration_s=40)
+    )
     rng = random.Random()
     kills = 0
     for _ in range(3):
         await asyncio.sleep(rng.uniform(4, 10))
-        victim = deployment.workers[-1]
+        victim = engine_deployment.workers[-1]
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         kills += 1
-        deployment.start_worker(port, REFERENCE_DATA=csv)
+        engine_deployment.start_worker(port, REFERENCE_DATA=csv)
     await sending
     assert kills == 3
-    await assert_exact(deployment, expected_rows(wl.valid, wl.users), wl.rejected)
+    await assert_exact(engine_deployment, expected_rows(wl.valid, wl.users), wl.rejected)
 
 
 async def test_kill_minus_nine_while_windows_are_open(deployment: Deployment) -> None:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from elasticsearch import AsyncElasticsearch
 
+from clickagg.config import Settings
+from clickagg.es.engines import search_engine
 from clickagg.kafka_util import ensure_topics
 
 Row = tuple[int, Any, Any, int, int, int]
@@ -99,19 +100,15 @@ class Deployment:
         return "\n".join(p.read_text(errors="replace")[-4000:] for p in sorted(self.tmp.glob("worker-*.log")))
 
     async def documents(self) -> list[dict[str, Any]]:
-        es = AsyncElasticsearch(self.es_url)
+        es = search_engine(Settings(elasticsearch_url=self.es_url))  # Elasticsearch or OpenSearch
         try:
-            if not await es.indices.exists(index=self.index):
+            if not await es.exists(self.index):
                 return []
-            await es.indices.refresh(index=self.index)
-            docs = []
-            resp = await es.search(
-                index=self.index, size=10000, query={"match_all": {}}, sort=["_doc"], scroll="1m"
-            )
-            while resp["hits"]["hits"]:
-                docs.extend({"_id": h["_id"], **h["_source"]} for h in resp["hits"]["hits"])
-                resp = await es.scroll(scroll_id=resp["_scroll_id"], scroll="1m")
-            return docs
+            await es.refresh(self.index)
+            return [
+                {"_id": h["_id"], **h["_source"]}
+                async for h in es.scan(self.index, {"query": {"match_all": {}}}, size=10_000)
+            ]
         finally:
             await es.close()
 

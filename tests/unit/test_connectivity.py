@@ -13,6 +13,7 @@ import pytest
 from clickagg import clients, config
 from clickagg.app.auth import authorized
 from clickagg.config import ConfigError, Settings
+from clickagg.es import engines
 
 SECRET = "s3cr3t-Zq9-unique"
 
@@ -57,8 +58,8 @@ def test_secrets_are_never_in_the_settings_repr(monkeypatch: pytest.MonkeyPatch,
     s = config.load()
     assert s.kafka_sasl_password == SECRET  # from the _FILE, final newline stripped
     assert SECRET not in repr(s) and SECRET not in str(s)
-    assert SECRET not in clients.describe_kafka(s) + clients.describe_es(s)
-    assert clients.describe_es(s).endswith("with API key")
+    assert SECRET not in clients.describe_kafka(s) + engines.describe_es(s)
+    assert engines.describe_es(s).endswith("with API key")
 
 
 def test_a_missing_secret_file_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,7 +100,7 @@ def test_plaintext_is_the_default_and_unchanged() -> None:
         "bootstrap_servers": "localhost:9092",
         "security_protocol": "PLAINTEXT",
     }
-    assert clients.es_options(Settings()) == {"hosts": ["http://localhost:9200"]}
+    assert engines.es_options(Settings()) == {"hosts": ["http://localhost:9200"]}
 
 
 def test_sasl_ssl_scram_with_ca_and_hostname_verification(tmp_path: Path) -> None:
@@ -186,22 +187,22 @@ def test_elasticsearch_api_key_wins_over_basic_auth_and_cloud_id_replaces_the_ur
         elasticsearch_password=SECRET,
         elasticsearch_ca_certs=ca,
     ).validate()
-    options = clients.es_options(s)
+    options = engines.es_options(s)
     assert options["api_key"] == ("id1", "key1") and "basic_auth" not in options
     assert options["ca_certs"] == ca and options["hosts"] == ["https://es.example:9243"]
-    assert clients.es_options(Settings(elasticsearch_api_key="ZW5jb2RlZA=="))["api_key"] == "ZW5jb2RlZA=="
-    basic = clients.es_options(Settings(elasticsearch_username="elastic", elasticsearch_password=SECRET))
+    assert engines.es_options(Settings(elasticsearch_api_key="ZW5jb2RlZA=="))["api_key"] == "ZW5jb2RlZA=="
+    basic = engines.es_options(Settings(elasticsearch_username="elastic", elasticsearch_password=SECRET))
     assert basic["basic_auth"] == ("elastic", SECRET)
     cloud = Settings(
         elastic_cloud_id="deploy:ZXhhbXBsZS5jb20kYWJjJGRlZg==", elasticsearch_verify_certs="false"
     )
-    options = clients.es_options(cloud.validate())
+    options = engines.es_options(cloud.validate())
     assert (
         options["cloud_id"].startswith("deploy:")
         and "hosts" not in options
         and options["verify_certs"] is False
     )
-    fingerprint = clients.es_options(Settings(elasticsearch_ssl_fingerprint="AB:CD"))
+    fingerprint = engines.es_options(Settings(elasticsearch_ssl_fingerprint="AB:CD"))
     assert fingerprint["ssl_assert_fingerprint"] == "AB:CD"
 
 

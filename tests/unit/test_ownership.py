@@ -8,11 +8,10 @@ import socket
 from typing import Any
 
 import pytest
-from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
-from elasticsearch import BadRequestError, NotFoundError
 
 from clickagg.config import ConfigError, Settings
 from clickagg.es import schema
+from clickagg.es.errors import BadRequest, IndexMissing
 from clickagg.es.ownership import (
     DOCUMENT_FIELDS,
     UNCLAIMED_META,
@@ -124,66 +123,12 @@ def test_ownership_error_is_a_config_error() -> None:
     assert issubclass(OwnershipError, ConfigError)
 
 
-# install() against an in-memory stand-in for the few Elasticsearch calls it makes.
-
-
-def _resp(status: int) -> ApiResponseMeta:
-    return ApiResponseMeta(status, "HTTP/1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
-
-
-class FakeIndices:
-    def __init__(self, es: FakeES) -> None:
-        self.es = es
-
-    async def _yield(self) -> None:
-        for _ in range(self.es.yield_points()):
-            await asyncio.sleep(0)
-
-    async def get_index_template(self, name: str) -> dict[str, Any]:
-        await self._yield()
-        if name not in self.es.templates:
-            raise NotFoundError("not found", _resp(404), {})
-        return {"index_templates": [{"name": name, "index_template": self.es.templates[name]}]}
-
-    async def put_index_template(self, *, name: str, create: bool = False, **body: Any) -> None:
-        await self._yield()
-        if self.es.before_put_template is not None:
-            hook, self.es.before_put_template = self.es.before_put_template, None
-            await hook()
-        self.es.calls.append(("put_index_template", name))
-        if create and name in self.es.templates:
-            raise BadRequestError(f"index template [{name}] already exists", _resp(400), {})
-        self.es.templates[name] = {"index_patterns": body["index_patterns"], "template": body["template"]}
-
-    async def get_mapping(self, index: str) -> dict[str, Any]:
-        await self._yield()
-        if index not in self.es.store:
-            raise NotFoundError("index_not_found_exception", _resp(404), {})
-        return {index: {"mappings": self.es.store[index]}}
-
-    async def exists(self, index: str) -> bool:
-        await self._yield()
-        return index in self.es.store
-
-    async def create(self, *, index: str, mappings: dict[str, Any]) -> None:
-        await self._yield()
-        self.es.calls.append(("create", index))
-        if index in self.es.store:
-            raise BadRequestError("resource_already_exists_exception", _resp(400), {})
-        self.es.store[index] = mappings
-        self.es.docs[index] = 0
-
-    async def put_mapping(self, *, index: str, meta: dict[str, Any], **body: Any) -> None:
-        await self._yield()
-        self.es.calls.append(("put_mapping", index))
-        self.es.store[index] = {**self.es.store[index], **body, "_meta": meta}
-
-    async def refresh(self, index: str) -> None:
-        await self._yield()
-        pass
+# install() against an in-memory stand-in for the few port calls (clickagg.es.port) it makes.
 
 
 class FakeES:
+    """The SearchEngine methods install() uses, raising the port's errors like the adapters do."""
+
     def __init__(self) -> None:
         self.templates: dict[str, Any] = {}
         self.store: dict[str, dict[str, Any]] = {}  # index -> its mappings
@@ -191,10 +136,55 @@ class FakeES:
         self.calls: list[tuple[str, str]] = []  # the writes, in order
         self.before_put_template: Any = None
         self.yield_points: Any = lambda: 0
-        self.indices = FakeIndices(self)
 
-    async def count(self, index: str) -> dict[str, int]:
-        return {"count": self.docs[index]}
+    async def _yield(self) -> None:
+        for _ in range(self.yield_points()):
+            await asyncio.sleep(0)
+
+    async def get_index_templates(self, name: str) -> list[dict[str, Any]]:
+        await self._yield()
+        if name not in self.templates:
+            return []
+        return [{"name": name, "index_template": self.templates[name]}]
+
+    async def put_index_template(self, name: str, body: dict[str, Any], *, create: bool = False) -> None:
+        await self._yield()
+        if self.before_put_template is not None:
+            hook, self.before_put_template = self.before_put_template, None
+            await hook()
+        self.calls.append(("put_index_template", name))
+        if create and name in self.templates:
+            raise BadRequest(f"400 illegal_argument_exception: index template [{name}] already exists", 400)
+        self.templates[name] = {"index_patterns": body["index_patterns"], "template": body["template"]}
+
+    async def get_mapping(self, index: str) -> dict[str, Any]:
+        await self._yield()
+        if index not in self.store:
+            raise IndexMissing("404 index_not_found_exception", 404)
+        return {index: {"mappings": self.store[index]}}
+
+    async def exists(self, index: str) -> bool:
+        await self._yield()
+        return index in self.store
+
+    async def create_index(self, index: str, body: dict[str, Any]) -> None:
+        await self._yield()
+        self.calls.append(("create", index))
+        if index in self.store:
+            raise BadRequest("400 resource_already_exists_exception: exists", 400)
+        self.store[index] = body["mappings"]
+        self.docs[index] = 0
+
+    async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
+        await self._yield()
+        self.calls.append(("put_mapping", index))
+        self.store[index] = {**self.store[index], **body}
+
+    async def refresh(self, index: str) -> None:
+        await self._yield()
+
+    async def count(self, index: str) -> int:
+        return self.docs[index]
 
     def meta(self, index: str) -> Any:
         return self.store[index].get("_meta")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from elastic_transport import ConnectionError as EsConnectionError
 from openapi_spec_validator import validate
 
 from clickagg.app import api, openapi
+from clickagg.es.errors import Unreachable
 from clickagg.query import DEFAULT_MIN_IMPRESSIONS, UNKNOWN, ArticleStat, TopArticles
 
 
@@ -72,7 +72,7 @@ async def test_too_long_range_is_400_from_the_query_layer() -> None:
 async def test_elasticsearch_down_is_503() -> None:
     class Down:
         async def completeness(self) -> Any:
-            raise EsConnectionError("connection refused")
+            raise Unreachable("ConnectionError: connection refused")
 
     status, body = await api.respond(api.completeness, Down(), {})  # type: ignore[arg-type]
     assert status == 503 and "connection refused" in body["error"]

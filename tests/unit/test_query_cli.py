@@ -44,7 +44,10 @@ def test_bad_requests_exit_2_with_a_message(
 
 def test_unreachable_elasticsearch_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["query", "completeness", "--elasticsearch-url", UNREACHABLE]) == 1
-    assert f"Elasticsearch at {UNREACHABLE} failed" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"clickagg query: error: the search engine at {UNREACHABLE} does not answer (connection refused): "
+        "check ELASTICSEARCH_URL and that it runs\n"
+    )
 
 
 def test_parser_keeps_config_flags_and_defaults() -> None:
