@@ -23,7 +23,6 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -40,7 +39,9 @@ from clickagg.metrics_catalogue import CATALOGUE, MetricSpec
 # `<name>_created` series double every counter's and histogram's series for a value nobody graphs.
 prometheus_client.disable_created_metrics()
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST  # text format 0.0.4, what /metrics answers with
+# What /metrics answers with: the classic text format, which every Prometheus (2.x and 3.x) reads;
+# prometheus-client's CONTENT_TYPE_LATEST says version=1.0.0 (UTF-8 names), which 2.x does not know.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 LabelDict = Mapping[str, object]
 Samples = Iterable[tuple[LabelDict, float]]

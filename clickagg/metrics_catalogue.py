@@ -135,7 +135,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "consumer_lag",
         "gauge",
         "Records between a stage's consumer position and the partition's end offset.",
-        ("stage", "topic", "partition"),
+        ("partition", "stage", "topic"),
     ),
     MetricSpec(
         "watermark_seconds",

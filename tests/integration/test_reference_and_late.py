@@ -21,10 +21,19 @@ def replace_file(path: os.PathLike[str], text: str) -> None:
     os.replace(tmp, path)
 
 
+async def series_value(port: int, series: str) -> float:
+    """One labelled series, e.g. 'reference_reloads_total{result="ok"}' (0 when absent)."""
+    for line in (await metrics_text(port)).splitlines():
+        if line.startswith(f"clickagg_{series} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def wait_metric(port: int, name: str, at_least: float, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if await worker_metric(port, name) >= at_least:
+        value = await (series_value(port, name) if "{" in name else worker_metric(port, name))
+        if value >= at_least:
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"metric {name} did not reach {at_least}")
@@ -52,13 +61,13 @@ async def test_reference_file_replaced_mid_run(deployment: Deployment) -> None:
     await produce(deployment.bootstrap, deployment.topic, phase1.records)
     await wait_consumed(deployment)
     replace_file(csv, phase2.csv())
-    await wait_metric(port, "reference_reloads_ok", 1)
+    await wait_metric(port, 'reference_reloads_total{result="ok"}', 1)
 
     await produce(deployment.bootstrap, deployment.topic, phase2.records)
     await wait_consumed(deployment)
     bad = "".join(f"{u},x,not-a-number\n" for u in range(1, 200))  # every row bad: refused
     replace_file(csv, bad)
-    await wait_metric(port, "reference_reloads_failed", 1)
+    await wait_metric(port, 'reference_reloads_total{result="failed"}', 1)
 
     await produce(deployment.bootstrap, deployment.topic, phase3.records)  # still joined with B
     expected = (

@@ -158,6 +158,9 @@ def test_catalogue_rules() -> None:
         assert not s.name.startswith(PREFIX), f"{s.name}: declared without the prefix"
         assert s.help.strip() and "\n" not in s.help, s.name
         assert all(re.fullmatch(r"[a-z][a-z0-9_]*", label) for label in s.labels), s.name
+        # Sorted: series print their labels in this order, the order /metrics always had (tests and
+        # scripts match text like 'clickagg_consumer_lag{partition="0",stage="stage1",topic=').
+        assert list(s.labels) == sorted(s.labels), s.name
         assert (s.kind == "counter") == s.name.endswith("_total"), s.name
         if s.kind == "histogram":
             assert list(s.buckets) == sorted(set(s.buckets)) and len(s.buckets) >= 5, s.name
