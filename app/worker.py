@@ -7,21 +7,43 @@ batches through aiokafka (see agents/), which Faust hosts as a task and stops on
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from clickagg import clients, gc_tuning
+from clickagg import clients, gc_tuning, logs
 from clickagg.app import web
 from clickagg.app.pipeline import Pipeline
-from clickagg.config import Settings
+from clickagg.config import ConfigError, Settings
+from clickagg.reference_data.errors import ReferenceDataError
 
 log = logging.getLogger(__name__)
 
 
 def broker_url(bootstrap: str) -> str:
     return ";".join(f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip())
+
+
+def base_url(settings: Settings) -> str:
+    host = "localhost" if settings.web_bind in ("0.0.0.0", "::", "") else settings.web_bind
+    return f"http://{host}:{settings.web_port}"
+
+
+def _fatal(exc: BaseException) -> None:
+    """An expected start-up failure (bad reference data, bad settings): one line, exit 1, no traceback.
+
+    Raised inside Faust's task it would be logged as a crash with a 50-line traceback and its message
+    three times; the line goes to the real stderr (Faust has made sys.stderr a logger) and the process
+    exits at once: no stage has started, nothing is in Kafka or Elasticsearch to shut down.
+    """
+    if logs.debugging():
+        log.error("start-up failed", exc_info=exc)
+    sys.stdout.flush()
+    os.write(2, f"clickagg: error: {exc}\n".encode())
+    os._exit(1)
 
 
 def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
@@ -35,12 +57,18 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
         datadir=settings.data_dir,
         autodiscover=False,
         web_graph_enabled=False,
+        loghandlers=[logs.handler(settings.log_format)],  # stderr, text or ECS JSON, libraries quiet
     )
     pipeline = Pipeline(settings)
 
     @app.task
     async def run_pipeline() -> None:
-        await pipeline.start()
+        try:
+            await pipeline.start()
+        except (ReferenceDataError, ConfigError) as exc:
+            _fatal(exc)
+        url = base_url(settings)
+        log.info("ready: live page %s/dashboard, API %s/api/openapi.json, metrics %s/metrics", url, url, url)
         await pipeline.wait()
         if pipeline.failed():
             await app.crash(RuntimeError("a pipeline stage failed; see the log above"))
@@ -56,9 +84,8 @@ def create_app(settings: Settings) -> tuple[faust.App, Pipeline]:
 def run(settings: Settings) -> int:
     gc_tuning.tune()
     app, pipeline = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
-    for noisy in ("aiokafka", "elastic_transport", "faust.transport", "faust.tables"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    worker = faust.Worker(app, quiet=True, **logs.for_faust(settings.log_level))
+    logs.quiet_libraries()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

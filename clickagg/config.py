@@ -1,11 +1,20 @@
-"""SPEC's configuration contract: environment variables with matching CLI flags, validated up front."""
+"""SPEC's configuration contract: environment variables with matching CLI flags, validated up front.
+
+Every setting comes from one of four places, in this order of precedence: a command-line flag, an
+environment variable (or `<NAME>_FILE` for a secret), the TOML config file (`--config` or
+`CLICKAGG_CONFIG`; keys are the lower-case setting names), the default. `explain()` says which one
+each value came from (`clickagg config show`), so an operator never has to guess why a value is what it is.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass, field, fields
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 class ConfigError(Exception):
@@ -33,6 +42,7 @@ class Settings:
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
     log_level: str = "INFO"
+    log_format: str = "text"  # or json: one ECS document per line (ecs-logging), for log shippers
     # Tuning (measured in BENCHMARKS.md; the defaults are what the benchmark runs with).
     stage1_max_records: int = 200_000  # per batch: more repetition per batch, fewer partial rows
     stage1_fetch_bytes: int = 4 * 1024 * 1024  # per partition and fetch
@@ -88,6 +98,8 @@ class Settings:
         return self.elasticsearch_verify_certs.strip().lower() not in ("false", "0", "no", "off")
 
     def validate(self) -> Settings:
+        if not [h for h in self.kafka_bootstrap_servers.split(",") if h.strip()]:
+            raise ConfigError("KAFKA_BOOTSTRAP_SERVERS is empty: give host:port of at least one broker")
         self._validate_connectivity()
         if self.window_seconds <= 0:
             raise ConfigError(f"WINDOW_SECONDS must be a positive integer, got {self.window_seconds}")
@@ -95,6 +107,8 @@ class Settings:
             raise ConfigError("ALLOWED_LATENESS_SECONDS must be >= 0")
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {self.log_level!r}")
+        if self.log_format.lower() not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json, got {self.log_format!r}")
         for name in (
             "stage1_max_records",
             "stage1_fetch_bytes",
@@ -120,9 +134,24 @@ class Settings:
             raise ConfigError(
                 f"APP_ID must be a non-empty name without spaces or slashes, got {self.app_id!r}"
             )
+        if not 0 <= self.reference_max_bad_ratio <= 1:
+            raise ConfigError(
+                f"REFERENCE_MAX_BAD_RATIO must be between 0 and 1 (a fraction of the rows), got {self.reference_max_bad_ratio}"
+            )
+        if self.reference_reload_seconds <= 0:
+            raise ConfigError(f"REFERENCE_RELOAD_SECONDS must be > 0, got {self.reference_reload_seconds}")
+        if self.flush_interval_seconds <= 0:
+            raise ConfigError(f"FLUSH_INTERVAL_SECONDS must be > 0, got {self.flush_interval_seconds}")
+        if self.partials_partitions < 0:
+            raise ConfigError(
+                f"PARTIALS_PARTITIONS must be >= 0 (0: as many as the events topic), got {self.partials_partitions}"
+            )
         if self.reference_data and not self.reference_data.startswith("s3://"):
-            if not Path(self.reference_data).exists():
+            path = Path(self.reference_data)
+            if not path.exists():
                 raise ConfigError(f"REFERENCE_DATA file not found: {self.reference_data}")
+            if path.is_dir():
+                raise ConfigError(f"REFERENCE_DATA is a directory, not a CSV file: {self.reference_data}")
         return self
 
     def _validate_connectivity(self) -> None:
@@ -173,7 +202,9 @@ class Settings:
         if sigv4 and not self.aws_region:
             raise ConfigError("AWS_REGION is needed for OPENSEARCH_AWS_SIGV4")
         if sigv4 and self.search_engine.lower() == "elasticsearch":
-            raise ConfigError("OPENSEARCH_AWS_SIGV4 signs OpenSearch requests: use SEARCH_ENGINE=opensearch or auto")
+            raise ConfigError(
+                "OPENSEARCH_AWS_SIGV4 signs OpenSearch requests: use SEARCH_ENGINE=opensearch or auto"
+            )
 
 
 SEARCH_ENGINES = ("auto", "elasticsearch", "opensearch")
@@ -188,18 +219,28 @@ SECRETS = (
 )
 
 
-def _env_name(field_name: str) -> str:
+def env_name(field_name: str) -> str:
     return field_name.upper()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting (e.g. --events-topic), defaulting to None so the env var or default applies."""
+def add_arguments(parser: argparse._ActionsContainer, names: Iterable[str] | None = None) -> None:
+    """One flag per setting the command uses (e.g. --events-topic), None by default so env, file or default apply.
+
+    `names`: the settings this command reads (clickagg.settings_doc.FOR_COMMAND); None: all of them.
+    A command lists only its own flags, so `--help` says what matters to it.
+    """
+    from clickagg.settings_doc import HELP
+
+    wanted = set(names) if names is not None else None
     for f in fields(Settings):
+        if wanted is not None and f.name not in wanted:
+            continue
+        default = "" if f.name in SECRETS else f" (default {f.default!r})"
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=None,
-            help=f"env {_env_name(f.name)} (default {f.default!r})",
+            help=f"{HELP[f.name]}; env {env_name(f.name)}{default}",
         )
 
 
@@ -208,30 +249,139 @@ def _secret_file(name: str) -> str | None:
     path = os.environ.get(f"{name}_FILE")
     if not path:
         return None
+    return _read_secret(f"{name}_FILE", path)
+
+
+def _read_secret(where: str, path: str) -> str:
     try:
-        return Path(path).read_text().rstrip("\r\n")
+        return Path(path).expanduser().read_text().rstrip("\r\n")
     except OSError as exc:
-        raise ConfigError(f"{name}_FILE={path}: cannot read it ({exc.strerror})") from None
+        raise ConfigError(f"{where}={path}: cannot read it ({exc.strerror})") from None
+
+
+def config_path(args: argparse.Namespace | None = None) -> str | None:
+    """--config, else CLICKAGG_CONFIG, else none (no config file is fine)."""
+    path = getattr(args, "config", None) if args is not None else None
+    return path or os.environ.get("CLICKAGG_CONFIG") or None
+
+
+def read_file(path: str, known: Iterable[str], secrets: Iterable[str] = ()) -> dict[str, Any]:
+    """The TOML file's settings; a missing file, bad TOML or an unknown key is one ConfigError line.
+
+    A secret may also be given as `<name>_file` (a path), like the `<NAME>_FILE` variables.
+    """
+    try:
+        with open(Path(path).expanduser(), "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path} (--config or CLICKAGG_CONFIG)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    known, secrets = set(known), set(secrets)
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key[: -len("_file")] if key.endswith("_file") and key[: -len("_file")] in secrets else key
+        if name not in known:
+            raise ConfigError(
+                f"config file {path}: unknown setting {key!r} (keys are lower-case setting names, "
+                "e.g. kafka_bootstrap_servers; `clickagg config show` lists them)"
+            )
+        if isinstance(value, dict | list):
+            raise ConfigError(f"config file {path}: {key} must be a single value, not a table or list")
+        values[name] = _read_secret(f"{path}: {key}", str(value)) if name != key else value
+    return values
+
+
+def _convert(name: str, raw: object, kind: type, where: str) -> object:
+    """A flag's or variable's text, or a TOML value, as the setting's type; one line if it does not fit."""
+    if isinstance(raw, bool):  # TOML true/false: only for text settings such as ELASTICSEARCH_VERIFY_CERTS
+        if kind is str:
+            return "true" if raw else "false"
+        raise ConfigError(f"{where}: {name} must be a {kind.__name__}, got {raw!r}")
+    if kind is int and isinstance(raw, float):
+        raise ConfigError(f"{where}: {name} must be a whole number, got {raw!r}")
+    if kind is str and not isinstance(raw, str):
+        raw = str(raw)
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {name}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def resolve(
+    specs: Iterable[Field[Any]],
+    env: Mapping[str, str],
+    *,
+    flags: Mapping[str, object] | None = None,
+    file_values: Mapping[str, object] | None = None,
+    file_label: str = "file",
+    secrets: Iterable[str] = (),
+    name_of: Any = env_name,
+) -> tuple[dict[str, object], dict[str, str]]:
+    """Values and where each came from: flag > env (or <NAME>_FILE for a secret) > file > default.
+
+    Shared by Settings and the local stack's settings (clickagg.stack.layout), so both read the
+    environment in one way and fail with one line naming the variable.
+    """
+    flags, file_values, secrets = flags or {}, file_values or {}, set(secrets)
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for f in specs:
+        name = name_of(f.name)
+        kind: type = type(f.default) if f.default is not MISSING else str
+        flag = flags.get(f.name)
+        if flag is not None:
+            values[f.name], sources[f.name] = _convert(name, flag, kind, "flag"), "flag"
+        elif env.get(name) is not None:
+            values[f.name], sources[f.name] = _convert(name, env[name], kind, "env"), "env"
+        elif f.name in secrets and env.get(f"{name}_FILE"):
+            values[f.name] = _read_secret(f"{name}_FILE", env[f"{name}_FILE"])
+            sources[f.name] = f"env ({name}_FILE)"
+        elif f.name in file_values:
+            values[f.name] = _convert(name, file_values[f.name], kind, file_label)
+            sources[f.name] = file_label
+        else:
+            sources[f.name] = "default"
+    return values, sources
+
+
+def explain(args: argparse.Namespace | None = None, **overrides: object) -> tuple[Settings, dict[str, str]]:
+    """The effective settings and, per setting, where it came from (flag, env, file <path>, default)."""
+    path = config_path(args)
+    names = [f.name for f in fields(Settings)]
+    file_values = read_file(path, names, SECRETS) if path else {}
+    flags = {n: getattr(args, n, None) for n in names} if args is not None else {}
+    flags.update({k: v for k, v in overrides.items() if v is not None})
+    values, sources = resolve(
+        fields(Settings),
+        os.environ,
+        flags=flags,
+        file_values=file_values,
+        file_label=f"file {path}",
+        secrets=SECRETS,
+    )
+    return Settings(**values).validate(), sources  # type: ignore[arg-type]
 
 
 def load(args: argparse.Namespace | None = None, **overrides: object) -> Settings:
-    """Flags win over environment variables, which win over defaults."""
-    values: dict[str, object] = {}
+    """Flags (and keyword overrides) win over environment variables, then the config file, then defaults."""
+    return explain(args, **overrides)[0]
+
+
+def show(settings: Settings, sources: Mapping[str, str]) -> list[str]:
+    """`clickagg config show`: TOML lines (paste them into a config file), secrets redacted, with their source."""
+    lines = []
     for f in fields(Settings):
-        raw: object = None
-        if args is not None:
-            raw = getattr(args, f.name, None)
-        if raw is None:
-            raw = os.environ.get(_env_name(f.name))
-        if raw is None and f.name in SECRETS:
-            raw = _secret_file(_env_name(f.name))
-        if f.name in overrides:
-            raw = overrides[f.name]
-        if raw is None:
-            continue
-        kind: type = type(f.default)
-        try:
-            values[f.name] = kind(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{_env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from None
-    return Settings(**values).validate()  # type: ignore[arg-type]
+        value = getattr(settings, f.name)
+        if f.name in SECRETS and value:
+            text = '"<redacted>"'
+        elif isinstance(value, str):
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        else:
+            text = repr(value)
+        lines.append(f"{f.name} = {text}  # {sources.get(f.name, 'default')}")
+    return lines

@@ -10,8 +10,11 @@ service is waited for up to `wait_s` (a worker may start a moment before its bro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import time
+from collections.abc import Iterator
 
 from clickagg import clients
 from clickagg.config import ConfigError, Settings
@@ -50,7 +53,12 @@ def kafka_problem(s: Settings, messages: list[str]) -> tuple[str, bool]:
             "to SSL or SASL_SSL",
             True,
         )
-    if "Connect call failed" in text or "Unable connect" in text or not messages:
+    if (
+        "Connect call failed" in text
+        or "Unable connect" in text
+        or "Unable to bootstrap" in text
+        or not messages
+    ):
         return f"{where} is not reachable: check KAFKA_BOOTSTRAP_SERVERS and that Kafka runs", False
     return f"{where}: {messages[-1]}", False
 
@@ -64,27 +72,36 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@contextlib.contextmanager
+def held_kafka_lines() -> Iterator[list[str]]:
+    """aiokafka's ERROR lines while connecting, held (not printed) for kafka_problem to read."""
+    collect = _Collect()
+    aiokafka_log = logging.getLogger("aiokafka")
+    aiokafka_log.addHandler(collect)
+    propagate, aiokafka_log.propagate = aiokafka_log.propagate, False
+    try:
+        yield collect.messages
+    finally:
+        aiokafka_log.removeHandler(collect)
+        aiokafka_log.propagate = propagate
+
+
 async def check_kafka(s: Settings, wait_s: float = 30.0) -> None:
     deadline = time.monotonic() + wait_s
-    aiokafka_log = logging.getLogger("aiokafka")
     while True:
-        collect = _Collect()
-        aiokafka_log.addHandler(collect)
-        propagate, aiokafka_log.propagate = aiokafka_log.propagate, False  # held, not printed
-        admin = clients.admin(s, request_timeout_ms=10_000)
-        try:
-            await asyncio.wait_for(admin.start(), 15)
-            await asyncio.wait_for(admin.describe_cluster(), 15)
-            return
-        except Exception as exc:
-            line, final = kafka_problem(s, collect.messages or [f"{type(exc).__name__}: {exc}"])
-        finally:
-            aiokafka_log.removeHandler(collect)
-            aiokafka_log.propagate = propagate
+        with held_kafka_lines() as messages:
+            admin = clients.admin(s, request_timeout_ms=10_000)
             try:
-                await asyncio.wait_for(admin.close(), 5)
-            except Exception:
-                pass
+                await asyncio.wait_for(admin.start(), 15)
+                await asyncio.wait_for(admin.describe_cluster(), 15)
+                return
+            except Exception as exc:
+                line, final = kafka_problem(s, messages or [f"{type(exc).__name__}: {exc}"])
+            finally:
+                try:
+                    await asyncio.wait_for(admin.close(), 5)
+                except Exception:
+                    pass
         if final or time.monotonic() >= deadline:
             raise CannotConnect(line)
         await asyncio.sleep(1.0)
@@ -145,8 +162,53 @@ async def check_elasticsearch(s: Settings, wait_s: float = 30.0) -> None:
         await es.close()
 
 
+def check_web_port(s: Settings) -> None:
+    """WEB_PORT free on WEB_BIND? Faust would otherwise fail to bind after starting, with a traceback."""
+    try:
+        infos = socket.getaddrinfo(s.web_bind or None, s.web_port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise CannotConnect(f"WEB_BIND={s.web_bind!r} is not an address of this host ({exc})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does: TIME_WAIT is fine
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
+                raise CannotConnect(
+                    f"WEB_PORT {s.web_port} on {s.web_bind} is in use (another worker?): set WEB_PORT to a free port"
+                ) from None
+            raise CannotConnect(
+                f"cannot listen on WEB_BIND={s.web_bind} WEB_PORT={s.web_port}: {exc.strerror}"
+            ) from None
+
+
+def check_reference_data(s: Settings) -> None:
+    """Parse REFERENCE_DATA once before Faust starts; a bad file is ReferenceDataError, one line.
+
+    Why before: the worker loads it again once Faust has joined its consumer group, which after an
+    unclean stop can take a session timeout (60 s); a malformed or empty file must be refused at once.
+    The cost is one more parse at start (10 million rows: a few seconds); the table is then dropped.
+    """
+    if s.reference_data:
+        from clickagg.reference_data.errors import ReferenceDataError
+        from clickagg.reference_data.store import ReferenceStore
+
+        store_log = logging.getLogger("clickagg.reference_data.store")
+        level = store_log.level
+        store_log.setLevel(logging.WARNING)  # its "loaded" line is the worker's to say, once
+        try:
+            ReferenceStore(s.reference_data, max_bad_ratio=s.reference_max_bad_ratio).load_initial()
+        except ReferenceDataError as exc:
+            raise ConfigError(f"REFERENCE_DATA {exc}") from exc
+        finally:
+            store_log.setLevel(level)
+
+
 def check(s: Settings, wait_s: float = 30.0) -> None:
-    """Both services, on a private event loop (the thread's own loop is left to Faust)."""
+    """Web port, reference data, then both services on a private event loop (the thread's own is Faust's)."""
+    check_web_port(s)
+    check_reference_data(s)
     elastic_transport = logging.getLogger("elastic_transport")
     level = elastic_transport.level
     elastic_transport.setLevel(logging.CRITICAL)  # its per-retry warnings: the one line says it

@@ -222,7 +222,8 @@ class ReferenceStore:
             self.reloads_failed += 1
         self.last_error = str(exc) or type(exc).__name__
         self.last_error_at = time.time()
-        log.warning("reference data: keeping version %s: %s", self.version, self.last_error)
+        if count:  # the initial load raises instead: its caller says it once (the worker: one line, exit 1)
+            log.warning("reference data: keeping version %s: %s", self.version, self.last_error)
 
     def _install(self, loaded: _Loaded, *, initial: bool) -> None:
         result = loaded.result

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+
+from clickagg import config
 
 KAFKA_VERSION = "3.9.1"
 ELASTICSEARCH_VERSION = "8.19.21"
@@ -15,22 +17,45 @@ class StackError(Exception):
     """A stack problem the user can act on; printed as one line, exit code 1."""
 
 
-def _env_path(name: str, default: Path) -> Path:
-    value = os.environ.get(name)
-    return Path(value).expanduser() if value else default
+PORTS = ("kafka_port", "es_port", "opensearch_port", "kafka_secure_port", "es_secure_port")
 
 
-def _env_port(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        port = int(value)
-    except ValueError:
-        raise StackError(f"{name}={value!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise StackError(f"{name}={value!r} is not a port number")
-    return port
+@dataclass(frozen=True)
+class StackSettings:
+    """The local stack's `CLICKAGG_*` variables, read by the same loader as the worker's Settings.
+
+    Why: one place reads the environment, converts and validates, and a bad value is one line naming
+    the variable (the stack's own error type, so `clickagg stack` reports it like its other errors).
+    """
+
+    cache_dir: str = str(Path.home() / ".cache" / "clickagg")
+    stack_dir: str = str(Path.home() / ".local" / "state" / "clickagg" / "stack")
+    kafka_port: int = 9092
+    es_port: int = 9200
+    opensearch_port: int = 9201
+    kafka_secure_port: int = 9094
+    es_secure_port: int = 9243
+    stack_timeout: float = 180.0
+
+    @staticmethod
+    def env_name(name: str) -> str:
+        return f"CLICKAGG_{name.upper()}"
+
+    @classmethod
+    def load(cls, **flags: object) -> StackSettings:
+        env = {k: v for k, v in os.environ.items() if v}  # an empty variable means "not set"
+        try:
+            values, _ = config.resolve(fields(cls), env, flags=flags, name_of=cls.env_name)
+        except config.ConfigError as exc:
+            raise StackError(str(exc).removeprefix("env: ")) from None
+        loaded = cls(**values)  # type: ignore[arg-type]
+        for name in PORTS:
+            port = getattr(loaded, name)
+            if not 0 < port < 65536:
+                raise StackError(f"{cls.env_name(name)}={port!r} is not a port number")
+        if loaded.stack_timeout <= 0:
+            raise StackError(f"CLICKAGG_STACK_TIMEOUT must be > 0 seconds, got {loaded.stack_timeout}")
+        return loaded
 
 
 @dataclass(frozen=True)
@@ -44,19 +69,21 @@ class StackLayout:
     opensearch_port: int = 9201
     kafka_secure_port: int = 9094  # `stack up --secure`: Kafka's SASL_SSL listener
     es_secure_port: int = 9243  # `stack up --secure`: TLS + auth (nginx) in front of Elasticsearch
+    health_timeout_s: float = 180.0  # CLICKAGG_STACK_TIMEOUT: how long `up` waits for each service
 
     @classmethod
     def from_env(cls, kafka_port: int | None = None, es_port: int | None = None) -> StackLayout:
-        cache = _env_path("CLICKAGG_CACHE_DIR", Path.home() / ".cache" / "clickagg")
-        state = _env_path("CLICKAGG_STACK_DIR", Path.home() / ".local" / "state" / "clickagg" / "stack")
+        """CLICKAGG_* variables (StackSettings); the port flags of `clickagg stack` win over them."""
+        s = StackSettings.load(kafka_port=kafka_port, es_port=es_port)
         return cls(
-            cache_dir=cache,
-            state_dir=state,
-            kafka_port=kafka_port or _env_port("CLICKAGG_KAFKA_PORT", 9092),
-            es_port=es_port or _env_port("CLICKAGG_ES_PORT", 9200),
-            opensearch_port=_env_port("CLICKAGG_OPENSEARCH_PORT", 9201),
-            kafka_secure_port=_env_port("CLICKAGG_KAFKA_SECURE_PORT", 9094),
-            es_secure_port=_env_port("CLICKAGG_ES_SECURE_PORT", 9243),
+            cache_dir=Path(s.cache_dir).expanduser(),
+            state_dir=Path(s.stack_dir).expanduser(),
+            kafka_port=s.kafka_port,
+            es_port=s.es_port,
+            opensearch_port=s.opensearch_port,
+            kafka_secure_port=s.kafka_secure_port,
+            es_secure_port=s.es_secure_port,
+            health_timeout_s=s.stack_timeout,
         )
 
     @property

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 
 from clickagg.stack import procs
 from clickagg.stack import secure as secure_stack
@@ -11,7 +10,6 @@ from clickagg.stack.layout import StackError, StackLayout
 from clickagg.stack.opensearch import opensearch_service
 from clickagg.stack.services import Service, elasticsearch_service, java_major, kafka_service, wait_healthy
 
-HEALTH_TIMEOUT_S = float(os.environ.get("CLICKAGG_STACK_TIMEOUT", "180"))
 OPT_IN = ("opensearch",)  # started only when named; `down` and `status` still cover them
 
 
@@ -53,10 +51,10 @@ def up(layout: StackLayout, only: str | None = None, secure: bool = False) -> li
                 )
             service.install()
             pid = procs.spawn(service.command(), pid_file, log)
-        wait_healthy(service, functools.partial(procs.alive, pid), log, HEALTH_TIMEOUT_S)
+        wait_healthy(service, functools.partial(procs.alive, pid), log, layout.health_timeout_s)
         lines.append(f"{service.name:<14} {service.url:<28} pid {pid}  log {log}")
     if plan is not None:
-        lines += secure_stack.finish(layout, plan, HEALTH_TIMEOUT_S)
+        lines += secure_stack.finish(layout, plan, layout.health_timeout_s)
     return lines
 
 

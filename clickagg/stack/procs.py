@@ -16,7 +16,8 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
+    """The process's command line, arguments joined by spaces ("" if it is gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -29,7 +30,7 @@ def owned_pid(pid_file: Path, tag: str) -> int | None:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     if not cmd or tag not in cmd:
         return None
     return None if _state(pid) in (None, "Z", "X") else pid
