@@ -190,8 +190,10 @@ def _build_engine(s: Settings, timeout_s: float, max_retries: int, sync: bool) -
                 from opensearchpy import OpenSearch
 
                 return OpenSearch(**options), OpenSearchDialect()
-            from opensearchpy import AsyncOpenSearch
+            from opensearchpy import AsyncHttpConnection, AsyncOpenSearch
 
+            if s.opensearch_aws_sigv4:  # the default AIOHttpConnection takes only user:password auth
+                options["connection_class"] = AsyncHttpConnection
             return AsyncOpenSearch(**options), OpenSearchDialect()
         from clickagg.es.dialect_elasticsearch import ElasticsearchDialect
 

@@ -167,6 +167,9 @@ class SearchEngine:
         except NotFound:
             return {}
 
+    async def put_settings(self, index: str, body: Mapping[str, Any]) -> None:
+        await self._call(lambda: self.client.indices.put_settings(index=index, body=dict(body)))
+
     async def get_mapping(self, index: str) -> dict[str, Any]:
         """Concrete index -> {"mappings": ...}; raises NotFound/IndexMissing when there is none."""
         return dict(await self._call(lambda: self.client.indices.get_mapping(index=index)))

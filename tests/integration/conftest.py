@@ -61,9 +61,14 @@ def engine(request: pytest.FixtureRequest, stack: StackLayout) -> str:
 
 
 @pytest.fixture
-def engine_deployment(stack: StackLayout, engine: str, tmp_path: Path) -> Iterator[Deployment]:
+def engine_url(stack: StackLayout, engine: str) -> str:
+    """The parametrized engine's URL on the local stack."""
+    return stack.es_url if engine == "elasticsearch" else f"http://127.0.0.1:{stack.opensearch_port}"
+
+
+@pytest.fixture
+def engine_deployment(stack: StackLayout, engine_url: str, tmp_path: Path) -> Iterator[Deployment]:
     """A deployment writing to the parametrized engine (SEARCH_ENGINE=auto finds out which it is)."""
-    url = stack.es_url if engine == "elasticsearch" else f"http://127.0.0.1:{stack.opensearch_port}"
-    dep = Deployment(bootstrap=stack.kafka_bootstrap, es_url=url, tmp=tmp_path)
+    dep = Deployment(bootstrap=stack.kafka_bootstrap, es_url=engine_url, tmp=tmp_path)
     yield dep
     dep.stop_workers()

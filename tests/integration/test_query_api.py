@@ -1,5 +1,6 @@
-"""The read API against the real Elasticsearch: totals, completeness and rankings equal plain Python
-sums over the documents the test indexed itself; then the same over HTTP from a real worker."""
+"""The read API against the real Elasticsearch and OpenSearch (each test runs on both): totals,
+completeness and rankings equal plain Python sums over the documents the test indexed itself; then
+the same over HTTP from a real worker and from the CLI."""
 
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from typing import Any
 
 import orjson
 import pytest
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_bulk
 
 from clickagg.app import api
+from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.es import schema
+from clickagg.es.engines import search_engine
+from clickagg.es.port import SearchEngine
 from clickagg.query import (
     DEFAULT_MIN_IMPRESSIONS,
     UNKNOWN,
@@ -122,38 +124,40 @@ def doc(
     }
 
 
-async def index_docs(
-    es: AsyncElasticsearch, index: str, docs: list[dict[str, Any]], refresh: bool = True
-) -> None:
-    actions = [
-        {
-            "_index": index,
-            "_id": f"{d['time']}|{d['gender']}|{d['segment_id']}|{d['article_id']}",
-            "_source": d,
-        }
-        for d in docs
-    ]
-    await async_bulk(es, actions, refresh=refresh)
+async def index_docs(es: SearchEngine, index: str, docs: list[dict[str, Any]], refresh: bool = True) -> None:
+    lines = []
+    for d in docs:
+        doc_id = f"{d['time']}|{d['gender']}|{d['segment_id']}|{d['article_id']}"
+        lines += [orjson.dumps({"index": {"_index": index, "_id": doc_id}}), orjson.dumps(d)]
+    for start in range(0, len(lines), 2000):
+        resp = await es.bulk(b"\n".join(lines[start : start + 2000]) + b"\n", "errors,items.*.error")
+        assert not resp.get("errors"), resp
+    if refresh:
+        await es.refresh(index)
 
 
-async def set_progress(es: AsyncElasticsearch, index: str, closed: list[int]) -> None:
+async def set_progress(es: SearchEngine, index: str, closed: list[int]) -> None:
     """One progress document per partition, versioned by closed_below as the worker does."""
+    lines = []
     for p, c in enumerate(closed):
-        await es.index(
-            index=schema.progress_index(index),
-            id=str(p),
-            document={
-                "partition": p,
-                "partitions": len(closed),
-                "closed_below_ms": c,
-                "window_ms": W,
-                "lateness_ms": L,
-                "updated_at": iso(int(time.time() * 1000)),
-            },
-            version=c + 1,
-            version_type="external",
-            refresh=True,
-        )
+        action = {
+            "_index": schema.progress_index(index),
+            "_id": str(p),
+            "version": c + 1,
+            "version_type": "external",
+        }
+        source = {
+            "partition": p,
+            "partitions": len(closed),
+            "closed_below_ms": c,
+            "window_ms": W,
+            "lateness_ms": L,
+            "updated_at": iso(int(time.time() * 1000)),
+        }
+        lines += [orjson.dumps({"index": action}), orjson.dumps(source)]
+    resp = await es.bulk(b"\n".join(lines) + b"\n", "errors,items.*.error")
+    assert not resp.get("errors"), resp
+    await es.refresh(schema.progress_index(index))
 
 
 def closing(complete_before: int) -> list[int]:
@@ -162,10 +166,10 @@ def closing(complete_before: int) -> list[int]:
     return [low + 20_000, low, low + 50_000]
 
 
-async def drop(es: AsyncElasticsearch, index: str) -> None:
+async def drop(es: SearchEngine, index: str) -> None:
     for name in (index, schema.progress_index(index)):
-        await es.options(ignore_status=404).indices.delete(index=name)
-        await es.options(ignore_status=404).indices.delete_index_template(name=f"{name}-template")
+        await es.delete_index(name)
+        await es.delete_index_template(schema.template_name(name))
 
 
 DATA_MINUTES = [0, 1, 2, 4, 5, 6, 7]  # minute 3 has no events at all
@@ -173,13 +177,13 @@ COMPLETE_BELOW = 5  # minutes 0..4 are complete
 
 
 @pytest.fixture
-async def dataset(stack: StackLayout) -> AsyncIterator[Dataset]:
-    es = AsyncElasticsearch(stack.es_url)
+async def dataset(engine_url: str) -> AsyncIterator[Dataset]:
+    es = search_engine(Settings(elasticsearch_url=engine_url))
     data = Dataset("tq-" + uuid.uuid4().hex[:10])
     try:
         await schema.install(es, data.index)
         # documents stay invisible to search until someone refreshes: the reader must do it
-        await es.indices.put_settings(index=data.index, settings={"index": {"refresh_interval": "-1"}})
+        await es.put_settings(data.index, {"index": {"refresh_interval": "-1"}})
         data.docs = make_docs(DATA_MINUTES, COMPLETE_BELOW, seed=7)
         await index_docs(es, data.index, data.docs, refresh=False)
         await set_progress(es, data.index, closing(data.minute(COMPLETE_BELOW)))
@@ -189,9 +193,9 @@ async def dataset(stack: StackLayout) -> AsyncIterator[Dataset]:
         await es.close()
 
 
-async def test_completeness_and_latest_minutes(stack: StackLayout, dataset: Dataset) -> None:
-    async with QueryClient(stack.es_url, dataset.index) as client:
-        assert (await client.es.count(index=dataset.index))["count"] == 0  # not refreshed yet
+async def test_completeness_and_latest_minutes(engine_url: str, dataset: Dataset) -> None:
+    async with QueryClient(engine_url, dataset.index) as client:
+        assert await client.es.count(dataset.index) == 0  # not refreshed yet
         comp = await client.completeness()
         assert comp.complete_before_ms == dataset.minute(COMPLETE_BELOW)
         assert comp.last_complete_minute_ms == dataset.minute(COMPLETE_BELOW - 1)
@@ -214,8 +218,8 @@ async def test_completeness_and_latest_minutes(stack: StackLayout, dataset: Data
         assert rows[0].impressions > 0
 
 
-async def test_minutes_in_a_range_flag_completeness(stack: StackLayout, dataset: Dataset) -> None:
-    async with QueryClient(stack.es_url, dataset.index, page_size=3) as client:  # several composite pages
+async def test_minutes_in_a_range_flag_completeness(engine_url: str, dataset: Dataset) -> None:
+    async with QueryClient(engine_url, dataset.index, page_size=3) as client:  # several composite pages
         rows = await client.minutes(dataset.minute(-1) + 30_000, dataset.minute(8) + 1)
     assert [r.time_ms for r in rows] == [dataset.minute(i) for i in range(-1, 9)]
     for r in rows:
@@ -227,7 +231,7 @@ async def test_minutes_in_a_range_flag_completeness(stack: StackLayout, dataset:
     assert sum(r.impressions for r in rows) == sum(d["impression"] for d in dataset.docs)
 
 
-async def test_top_articles_by_ctr_with_filters(stack: StackLayout, dataset: Dataset) -> None:
+async def test_top_articles_by_ctr_with_filters(engine_url: str, dataset: Dataset) -> None:
     complete = [dataset.minute(i) for i in range(COMPLETE_BELOW)]
     cases: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool], list[int]]] = [
         ({}, lambda d: True, complete),
@@ -243,7 +247,7 @@ async def test_top_articles_by_ctr_with_filters(stack: StackLayout, dataset: Dat
             complete[:1],
         ),
     ]
-    async with QueryClient(stack.es_url, dataset.index, page_size=4) as client:
+    async with QueryClient(engine_url, dataset.index, page_size=4) as client:
         for kwargs, keep, starts in cases:
             # floor 1 (every article with an impression): these cases are about filters and ranges;
             # the default floor is checked below
@@ -269,9 +273,9 @@ async def test_top_articles_by_ctr_with_filters(stack: StackLayout, dataset: Dat
             await client.top_articles(minutes=1, end_ms=dataset.minute(2) + 1)
 
 
-async def test_top_by_segment_and_final_minutes(stack: StackLayout, dataset: Dataset) -> None:
+async def test_top_by_segment_and_final_minutes(engine_url: str, dataset: Dataset) -> None:
     complete = [dataset.minute(i) for i in range(COMPLETE_BELOW)]
-    async with QueryClient(stack.es_url, dataset.index, page_size=5) as client:
+    async with QueryClient(engine_url, dataset.index, page_size=5) as client:
         for floor in (1, None):  # every article with an impression; the default floor
             result = await client.top_by_segment(
                 minutes=2, k=3, **({} if floor is None else {"min_impressions": floor})
@@ -310,11 +314,11 @@ async def test_top_by_segment_and_final_minutes(stack: StackLayout, dataset: Dat
         assert await client.final_minutes(after_ms=dataset.minute(4)) == []
 
 
-async def test_live_reads_include_open_minutes(stack: StackLayout, dataset: Dataset) -> None:
+async def test_live_reads_include_open_minutes(engine_url: str, dataset: Dataset) -> None:
     """The live page's reads: the last minutes of data (open ones flagged), CTR by segment and top
     articles over a range that reaches into open minutes, each equal to plain sums over the documents."""
     far_future = dataset.minute(10_000)
-    async with QueryClient(stack.es_url, dataset.index, page_size=4) as client:  # several composite pages
+    async with QueryClient(engine_url, dataset.index, page_size=4) as client:  # several composite pages
         rows = await client.latest_minutes(6, now_ms=far_future)  # makes the documents visible first
         assert await client.latest_minute() == dataset.minute(7)
         assert [r.time_ms for r in rows] == [dataset.minute(i) for i in range(2, 8)]
@@ -371,7 +375,7 @@ async def test_live_reads_include_open_minutes(stack: StackLayout, dataset: Data
             await client.top_articles_in_range(0, BASE)
 
     def blocking() -> tuple[Any, ...]:
-        with SyncQueryClient(stack.es_url, dataset.index) as sync:
+        with SyncQueryClient(engine_url, dataset.index) as sync:
             return (
                 sync.latest_minute(),
                 sync.latest_minutes(6, now_ms=far_future),
@@ -382,13 +386,13 @@ async def test_live_reads_include_open_minutes(stack: StackLayout, dataset: Data
     assert await asyncio.to_thread(blocking) == (dataset.minute(7), rows, series, in_range)
 
 
-async def test_sync_client_gives_the_same_answers(stack: StackLayout, dataset: Dataset) -> None:
-    async with QueryClient(stack.es_url, dataset.index) as client:
+async def test_sync_client_gives_the_same_answers(engine_url: str, dataset: Dataset) -> None:
+    async with QueryClient(engine_url, dataset.index) as client:
         latest = await client.latest_complete_minutes(4)
         top = await client.top_articles(minutes=3, k=5, gender="male")
 
     def blocking() -> tuple[Any, ...]:
-        with SyncQueryClient(stack.es_url, dataset.index) as sync:
+        with SyncQueryClient(engine_url, dataset.index) as sync:
             return (
                 sync.latest_complete_minutes(4),
                 sync.top_articles(minutes=3, k=5, gender="male"),
@@ -400,9 +404,9 @@ async def test_sync_client_gives_the_same_answers(stack: StackLayout, dataset: D
     assert len(latest) == 4 and len(top.articles) == 5
 
 
-async def test_nothing_complete_and_missing_index(stack: StackLayout) -> None:
+async def test_nothing_complete_and_missing_index(engine_url: str) -> None:
     index = "tq-" + uuid.uuid4().hex[:10]
-    async with QueryClient(stack.es_url, index) as client:
+    async with QueryClient(engine_url, index) as client:
         assert (await client.completeness()).complete_before_ms is None
         assert await client.latest_complete_minutes(3) == []
         assert (await client.top_articles()).articles == ()
@@ -419,8 +423,8 @@ async def test_nothing_complete_and_missing_index(stack: StackLayout) -> None:
             await client.minutes(0, BASE)  # 29 million windows: refused before anything is built
 
 
-async def test_http_handlers_against_elasticsearch(stack: StackLayout, dataset: Dataset) -> None:
-    async with QueryClient(stack.es_url, dataset.index) as client:
+async def test_http_handlers_against_elasticsearch(engine_url: str, dataset: Dataset) -> None:
+    async with QueryClient(engine_url, dataset.index) as client:
         status, body = await api.respond(api.latest, client, {"n": "2"})
         assert status == 200
         assert [(m["time_ms"], m["impressions"], m["clicks"]) for m in body["minutes"]] == [
@@ -458,16 +462,16 @@ def get(url: str) -> tuple[int, Any]:
         return exc.code, orjson.loads(exc.read())
 
 
-async def test_worker_serves_the_read_api(stack: StackLayout, tmp_path: Path) -> None:
+async def test_worker_serves_the_read_api(stack: StackLayout, engine_url: str, tmp_path: Path) -> None:
     """A real worker process (Kafka + its web server) answers /api/* from an index we filled."""
-    es = AsyncElasticsearch(stack.es_url)
+    es = search_engine(Settings(elasticsearch_url=engine_url))
     name = "tq" + uuid.uuid4().hex[:10]
     data = Dataset(f"{name}-minutely")
     port = free_port()
     log = (tmp_path / "worker.log").open("ab")
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
-        "ELASTICSEARCH_URL": stack.es_url,
+        "ELASTICSEARCH_URL": engine_url,
         "ES_INDEX": data.index,
         "APP_ID": name,
         "EVENTS_TOPIC": f"{name}-events",
@@ -566,9 +570,9 @@ def run_cli(es_url: str, index: str, *argv: str) -> subprocess.CompletedProcess[
     )
 
 
-async def test_cli_against_elasticsearch(stack: StackLayout, dataset: Dataset) -> None:
+async def test_cli_against_elasticsearch(engine_url: str, dataset: Dataset) -> None:
     def cli(*argv: str) -> Any:
-        proc = run_cli(stack.es_url, dataset.index, *argv)
+        proc = run_cli(engine_url, dataset.index, *argv)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
