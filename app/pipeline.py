@@ -142,7 +142,7 @@ class Pipeline:
             while not self.stopping.is_set():
                 await self._probe_one("kafka", self._kafka_probe(admin))
                 assert self.es is not None
-                await self._probe_one("elasticsearch", self.es.health(timeout_s=5))
+                await self._probe_one("elasticsearch", self.es.probe(s.es_index, timeout_s=5))
                 try:
                     await asyncio.wait_for(self.stopping.wait(), PROBE_EVERY_S)
                 except TimeoutError:

@@ -151,7 +151,7 @@ async def check_elasticsearch(s: Settings, wait_s: float = 30.0) -> None:
     try:
         while True:
             try:
-                await es.health()
+                await es.probe(s.es_index)
                 return
             except Exception as exc:  # the port's error; the client's own says more (TLS, auth)
                 line, final = es_problem(s, exc.__cause__ if isinstance(exc.__cause__, Exception) else exc)

@@ -101,6 +101,19 @@ class SearchEngine:
         client, extra = self.dialect.with_timeout(self.client, timeout_s) if timeout_s else (self.client, {})
         return dict(await self._call(lambda: client.cluster.health(**extra)))
 
+    async def probe(self, index: str, timeout_s: float | None = None) -> bool:
+        """Does the engine answer? One bounded HEAD <index> (True/False: it answered either way).
+
+        Not _cluster/health: Amazon OpenSearch Serverless has no cluster APIs, and a user allowed
+        only its own indices may not call them; every engine and service answers HEAD on an index
+        with the permission the worker needs anyway (the answer also checks the credentials).
+        """
+        await self.ready()
+        client, extra = (
+            self.dialect.with_timeout(self.client, timeout_s) if timeout_s else (self.client, {})
+        )
+        return bool(await self._call(lambda: client.indices.exists(index=index, **extra)))
+
     # -- documents -------------------------------------------------------------------------------
 
     async def search(
