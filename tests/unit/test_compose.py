@@ -457,3 +457,97 @@ def test_worker_takes_connection_settings_from_an_optional_env_file(
     """README "Connecting to your clusters": ./clickagg.env, optional, for KAFKA_* / ELASTICSEARCH_*."""
     entries = services["worker"].get("env_file") or []
     assert {"path": "./clickagg.env", "required": False} in entries
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+DEFAULT_SERVICES = {"kafka", "elasticsearch", "kibana", "kibana-setup", "worker"}
+PROFILES = {
+    "monitoring": {"prometheus", "grafana"},
+    "opensearch": {"opensearch", "opensearch-dashboards", "worker-opensearch"},
+}
+
+
+def test_profiles_keep_the_default_stack_as_it_was(services: dict[str, dict[str, Any]]) -> None:
+    """`docker compose up` starts the default services only; each extra one is behind its profile."""
+    assert {n for n, s in services.items() if not s.get("profiles")} == DEFAULT_SERVICES
+    for profile, names in PROFILES.items():
+        assert {n for n, s in services.items() if profile in (s.get("profiles") or [])} == names
+
+
+def test_no_two_services_publish_the_same_host_port(services: dict[str, dict[str, Any]]) -> None:
+    seen: dict[int, str] = {}
+    for name, svc in services.items():
+        for port in _published(svc):
+            assert port not in seen, f"{name} and {seen[port]} both publish {port}"
+            seen[port] = name
+
+
+def test_opensearch_is_2_19_single_node_without_security(services: dict[str, dict[str, Any]]) -> None:
+    from clickagg.stack.layout import OPENSEARCH_VERSION
+
+    node = _service(services, "opensearch")
+    image = str(node.get("image", ""))
+    assert image.startswith("opensearchproject/opensearch:")
+    version = _image_version(image)
+    assert (version.major, version.minor) == (2, 19)
+    # The same minor as `clickagg stack up opensearch`, which the integration tests run against.
+    assert (version.major, version.minor) == Version(OPENSEARCH_VERSION).release[:2]
+    env = _env(node)
+    assert env.get("discovery.type") == "single-node"
+    assert env.get("DISABLE_SECURITY_PLUGIN") == "true"
+    assert env.get("DISABLE_INSTALL_DEMO_CONFIG") == "true", "no demo config: it needs an admin password"
+    # Published where `clickagg stack up opensearch` puts it (9201), so host tools work with either.
+    assert (9201, 9200) in _port_mappings(node)
+    test = node.get("healthcheck", {}).get("test")
+    text = test if isinstance(test, str) else " ".join(map(str, test or []))
+    assert "http://localhost:9200/_cluster/health" in text, "plain http: the security plugin is off"
+
+
+def test_opensearch_dashboards_matches_the_node(services: dict[str, dict[str, Any]]) -> None:
+    dashboards = _service(services, "opensearch-dashboards")
+    assert str(dashboards.get("image", "")).startswith("opensearchproject/opensearch-dashboards:")
+    assert _image_version(str(dashboards["image"])) == _image_version(str(services["opensearch"]["image"]))
+    env = _env(dashboards)
+    assert env.get("DISABLE_SECURITY_DASHBOARDS_PLUGIN") == "true"
+    hosts = json.loads(env["OPENSEARCH_HOSTS"])
+    assert [urlsplit(h).hostname for h in hosts] == ["opensearch"] and urlsplit(hosts[0]).port == 9200
+    assert dashboards.get("depends_on", {}).get("opensearch", {}).get("condition") == "service_healthy"
+    assert (5602, 5601) in _port_mappings(dashboards)
+
+
+def test_worker_opensearch_is_its_own_deployment_writing_to_opensearch(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    worker, other = _service(services, "worker"), _service(services, "worker-opensearch")
+    env, default_env = _env(other), _env(worker)
+    for variable in CONFIG_CONTRACT:
+        assert env.get(variable, "").strip(), f"worker-opensearch does not define {variable}"
+    url = urlsplit(env["ELASTICSEARCH_URL"])
+    assert url.scheme == "http" and url.hostname in _names_of(services, "opensearch") and url.port == 9200
+    assert env.get("SEARCH_ENGINE") == "opensearch"
+    # SPEC "Deployments on a shared cluster": its own APP_ID (consumer groups, internal topics).
+    assert env["APP_ID"] != default_env["APP_ID"]
+    assert (
+        env["EVENTS_TOPIC"] == default_env["EVENTS_TOPIC"]
+        and env["KAFKA_BOOTSTRAP_SERVERS"] == (default_env["KAFKA_BOOTSTRAP_SERVERS"])
+    )
+    assert other.get("image") == worker.get("image") and other.get("build") == worker.get("build")
+    assert other.get("command") == worker.get("command")
+    volumes = [str(v) for v in other.get("volumes") or []]
+    state = {v.split(":")[1]: v.split(":")[0] for v in volumes if ":" in v}[env["DATA_DIR"]]
+    default_state = {str(v).split(":")[1]: str(v).split(":")[0] for v in worker.get("volumes") or []}
+    assert state != default_state[default_env["DATA_DIR"]], "each deployment keeps its own local state"
+    assert int(env["WEB_PORT"]) in {container for _, container in _port_mappings(other)}
+    depends = other.get("depends_on") or {}
+    for dep in ("kafka", "opensearch"):
+        assert depends.get(dep, {}).get("condition") == "service_healthy", dep
+
+
+def test_kibana_objects_stay_with_elasticsearch(services: dict[str, dict[str, Any]]) -> None:
+    """Kibana and its saved-object import talk to Elasticsearch only, never to OpenSearch."""
+    for name in ("kibana", "kibana-setup"):
+        svc = services[name]
+        assert not svc.get("profiles"), f"{name} belongs to the default (Elasticsearch) stack"
+        assert "opensearch" not in json.dumps(svc).lower(), name
