@@ -194,3 +194,11 @@ def test_a_malformed_declaration_is_refused(bad: dict[str, object]) -> None:
 def test_a_name_declared_twice_is_refused() -> None:
     with pytest.raises(MetricError, match="twice"):
         Metrics([CATALOGUE[0], CATALOGUE[0]], process=False)
+
+
+def test_the_readme_lists_every_metric() -> None:
+    """README "Metrics and dashboards" is what operators read: no metric may be missing from it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Metrics and dashboards", 1)[1].split("\n## ", 1)[0]
+    missing = [s.exposed for s in CATALOGUE if f"`{s.exposed}`" not in section]
+    assert not missing, f"README 'Metrics and dashboards' does not list {missing}"
