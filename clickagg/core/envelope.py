@@ -4,8 +4,14 @@ An envelope carries one source partition's partial counts for one partials parti
 window, and that source's watermark after the batch (`wm`) and the number of source partitions it
 knows of (`n`):
 
-    {"src": 3, "n": 4, "wm": 1700000040000,
+    {"v": 1, "src": 3, "n": 4, "wm": 1700000040000,
      "windows": [[1700000000000, [[gender, segment_id, article_id, impressions, clicks], ...]], ...]}
+
+`v` is the format's version. During a rolling upgrade a newer stage 1 may write a form an older
+stage 2 cannot read; that stage 2 must stop on it with one line (UnsupportedEnvelope: the stage
+fails, /readyz says why, nothing is counted wrong) rather than misread it. Envelopes without `v`
+are the same shape, written before the field existed. The flat `rows` form of versions before 0.1
+is still read, because a partials topic keeps what it holds until stage 2 has consumed it.
 
 Why a size limit: a Kafka record may not exceed the topic's `max.message.bytes` (1 MB by default).
 A backlog batch with 60,000 distinct articles made one envelope of 2 MB; its send failed inside the
@@ -27,6 +33,12 @@ from clickagg.core.watermarks import NO_WATERMARK
 # Comfortably under Kafka's default 1 MB record limit (the partials topic is created with a larger
 # one, but a topic created by an older version or by hand has the default).
 MAX_ENVELOPE_BYTES = 512 * 1024
+VERSION = 1  # what encode() writes and the newest decode() reads
+
+
+class UnsupportedEnvelope(ValueError):
+    """An envelope of a newer format than this worker reads (a rolling upgrade half done)."""
+
 
 Row = tuple[Any, ...]  # (gender, segment_id, article_id, impressions, clicks)
 Windows = dict[int, list[Row]]  # window start -> rows
@@ -37,7 +49,7 @@ def encode(src: int, n: int, wm: int, windows: Windows, max_bytes: int = MAX_ENV
 
     Always at least one envelope: an empty one still carries the watermark to its partition.
     """
-    whole = orjson.dumps({"src": src, "n": n, "wm": wm, "windows": list(windows.items())})
+    whole = orjson.dumps({"v": VERSION, "src": src, "n": n, "wm": wm, "windows": list(windows.items())})
     if len(whole) <= max_bytes:
         return [whole]
     flat = [(start, row) for start, rows in windows.items() for row in rows]
@@ -58,7 +70,7 @@ def _fit(src: int, n: int, wm: int, flat: Sequence[tuple[int, Row]], max_bytes: 
     grouped: Windows = {}
     for start, row in flat:
         grouped.setdefault(start, []).append(row)
-    data = orjson.dumps({"src": src, "n": n, "wm": wm, "windows": list(grouped.items())})
+    data = orjson.dumps({"v": VERSION, "src": src, "n": n, "wm": wm, "windows": list(grouped.items())})
     if len(data) <= max_bytes or len(flat) <= 1:
         return [data]
     half = len(flat) // 2
@@ -66,8 +78,17 @@ def _fit(src: int, n: int, wm: int, flat: Sequence[tuple[int, Row]], max_bytes: 
 
 
 def decode(value: bytes) -> dict[str, Any]:
-    """The envelope as a dict; the flat `rows` form written by versions before 0.1 is regrouped."""
+    """The envelope as a dict; the flat `rows` form written by versions before 0.1 is regrouped.
+
+    Raises UnsupportedEnvelope for a version newer than VERSION (see the module doc).
+    """
     envelope: dict[str, Any] = orjson.loads(value)
+    version = envelope.get("v", 1)
+    if version != VERSION:
+        raise UnsupportedEnvelope(
+            f"a partials envelope of format version {version!r} (this worker reads {VERSION}): "
+            "run the same clickagg version on every worker of this APP_ID"
+        )
     if "windows" not in envelope:
         groups: dict[int, list[list[Any]]] = {}
         for start, *rest in envelope.get("rows", ()):

@@ -125,7 +125,9 @@ def flat(windows: list[Any]) -> Counter[tuple[Any, ...]]:
 def one_row_bytes(src: int, n: int, wm: int, start: int, row: envelope.Row) -> int:
     """The size of the smallest envelope holding this row, with whichever mark it may carry."""
     return max(
-        len(orjson.dumps({"src": src, "n": n, "wm": mark, "windows": [[start, [row]]]}))
+        len(
+            orjson.dumps({"v": envelope.VERSION, "src": src, "n": n, "wm": mark, "windows": [[start, [row]]]})
+        )
         for mark in (wm, NO_WATERMARK)
     )
 
@@ -143,7 +145,9 @@ def test_envelope_parts_decode_to_exactly_the_rows_encoded(
     assert all((e["src"], e["n"]) == (src, n) for e in decoded)
     # Only the last carries the watermark: stage 2 applies rows before their marker.
     assert [e["wm"] for e in decoded] == [NO_WATERMARK] * (len(parts) - 1) + [wm]
-    whole = orjson.dumps({"src": src, "n": n, "wm": wm, "windows": list(windows.items())})
+    whole = orjson.dumps(
+        {"v": envelope.VERSION, "src": src, "n": n, "wm": wm, "windows": list(windows.items())}
+    )
     if len(whole) <= max_bytes:
         assert parts == [whole]
     # A part is over the limit only when it holds a single row (or none) that does not fit alone.
@@ -161,6 +165,19 @@ def test_an_envelope_without_rows_is_still_one_envelope_with_the_watermark() -> 
         assert len(parts) == 1
         e = envelope.decode(parts[0])
         assert (e["src"], e["n"], e["wm"]) == (2, 3, 1_700_000_040_000) and flat(e["windows"]) == Counter()
+
+
+def test_envelopes_carry_their_version_and_a_newer_one_is_refused_not_misread() -> None:
+    (part,) = envelope.encode(1, 2, 65_000, {0: [("female", 3, 7, 2, 1)]})
+    assert orjson.loads(part)["v"] == envelope.VERSION == 1
+    unversioned = orjson.dumps({"src": 1, "n": 2, "wm": 65_000, "windows": [[0, [["female", 3, 7, 2, 1]]]]})
+    assert envelope.decode(unversioned)["windows"] == envelope.decode(part)["windows"]
+    newer = orjson.dumps({"v": 2, "src": 1, "n": 2, "wm": 65_000, "cols": []})
+    with pytest.raises(
+        envelope.UnsupportedEnvelope,
+        match=r"^a partials envelope of format version 2 \(this worker reads 1\): run the same clickagg version on every worker of this APP_ID$",
+    ):
+        envelope.decode(newer)
 
 
 def test_the_flat_rows_envelope_of_earlier_versions_decodes_grouped_by_window() -> None:

@@ -92,7 +92,7 @@ def test_split_envelopes_applied_in_order_close_no_window_early() -> None:
 
 def test_small_envelopes_are_one_message() -> None:
     (one,) = envelope.encode(0, 1, 5, {0: [("f", 1, 2, 3, 4)]})
-    assert envelope.decode(one) == {"src": 0, "n": 1, "wm": 5, "windows": [[0, [["f", 1, 2, 3, 4]]]]}
+    assert envelope.decode(one) == {"v": 1, "src": 0, "n": 1, "wm": 5, "windows": [[0, [["f", 1, 2, 3, 4]]]]}
 
 
 def test_the_flat_rows_envelope_of_older_versions_still_decodes() -> None:
