@@ -1,11 +1,12 @@
-"""Warm Elasticsearch's indexing path before anything is timed, like any JVM benchmark's warm-up.
+"""Warm the search engine's indexing path before anything is timed, like any JVM benchmark's warm-up.
 
 Why: a just-started Elasticsearch runs its indexing code interpreted or lightly compiled for its
 first few hundred thousand documents and spends up to twice the CPU per document meanwhile (and the
 JIT compilers' own CPU); on 2 shared cores that made a run right after `clickagg stack up` ~30 %
 slower than the next one. A long-running Elasticsearch is warm, so the bench measures that case:
 it writes synthetic documents of the worker's own shape, mapping and write path into a scratch
-index, then deletes it. `--warmup-docs 0` measures the cold case.
+index, then deletes it. `--warmup-docs 0` measures the cold case. OpenSearch is a JVM with the same
+indexing code lineage and gets the same warm-up, through the same port (clickagg.es.port).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import random
 import time
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
-
-from clickagg import clients
 from clickagg.config import Settings
 from clickagg.core.documents import document
 from clickagg.core.keys import GroupKey, doc_id
-from clickagg.es import schema
+from clickagg.es import engines, schema
+from clickagg.es.port import SearchEngine
 from clickagg.es.sink import BulkSink, ThreadedBulkPost
 from clickagg.tables.window_state import Write
 
@@ -56,29 +55,29 @@ def warmup_writes(docs: int, start_ms: int, seed: int = 0) -> list[Write]:
 async def warm_up(settings: Settings, index: str, docs: int) -> dict[str, Any]:
     """Index `docs` documents into `index` (created with the worker's template), then delete it."""
     started = time.perf_counter()
-    es = clients.es_async(settings, request_timeout=120)
-    post = ThreadedBulkPost(clients.es_sync(settings, request_timeout=30))
+    es = engines.search_engine(settings, timeout_s=120)
+    post = ThreadedBulkPost(engines.search_bulk(settings, timeout_s=30))
     sink = BulkSink(post, index)
     try:
         await schema.install(es, index)
         day_ago = int(time.time() * 1000) // WINDOW_MS * WINDOW_MS - 24 * 3600_000  # no overlap with a run
         writes = warmup_writes(docs, day_ago)
-        # Elasticsearch's CPU per document, per 500k documents (its CPU counter moves about once a
+        # The engine's CPU per document, per 500k documents (its CPU counter moves about once a
         # second, too coarse for single batches): how warm it got.
         cpu_us_per_doc = []
         for block in range(0, len(writes), MEASURE_EVERY):
-            cpu_before = await _es_cpu_ms(es)
+            cpu_before = await engine_cpu_ms(es)
             block_writes = writes[block : block + MEASURE_EVERY]
             for i in range(0, len(block_writes), BATCH):  # flush-sized pieces, as the worker writes them
                 await sink.write(block_writes[i : i + BATCH])
             await asyncio.sleep(1.0)  # let the counter catch up
-            cpu_us_per_doc.append(round((await _es_cpu_ms(es) - cpu_before) * 1000 / len(block_writes), 1))
-        await es.indices.refresh(index=index)
-        indexed = (await es.count(index=index)).body["count"]
+            cpu_us_per_doc.append(round((await engine_cpu_ms(es) - cpu_before) * 1000 / len(block_writes), 1))
+        await es.refresh(index)
+        indexed = await es.count(index)
     finally:
-        await es.indices.delete(index=f"{index},{schema.progress_index(index)}", ignore_unavailable=True)
-        for name in (f"{index}-template", f"{schema.progress_index(index)}-template"):
-            await es.options(ignore_status=404).indices.delete_index_template(name=name)
+        for name in (index, schema.progress_index(index)):
+            await es.delete_index(name, missing_ok=True)
+            await es.delete_index_template(schema.template_name(name), missing_ok=True)
         sink.close()
         post.close()
         await es.close()
@@ -89,7 +88,12 @@ async def warm_up(settings: Settings, index: str, docs: int) -> dict[str, Any]:
     }
 
 
-async def _es_cpu_ms(es: AsyncElasticsearch) -> int:
-    """CPU time of the Elasticsearch process(es) so far (node stats; the JIT compilers included)."""
-    stats = (await es.nodes.stats(metric="process")).body
+async def engine_cpu_ms(es: SearchEngine) -> int:
+    """CPU time of the search engine's process(es) so far, JIT compilers included (node stats).
+
+    `_nodes/stats/process` has the same shape in Elasticsearch 8 and OpenSearch 2
+    (nodes.<id>.process.cpu.total_in_millis), refreshed once a second by both
+    (monitor.process.refresh_interval).
+    """
+    stats = await es.node_stats("process")
     return sum(int(node["process"]["cpu"]["total_in_millis"]) for node in stats["nodes"].values())

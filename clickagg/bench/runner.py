@@ -1,9 +1,12 @@
 """`clickagg bench`: clickagg, its ceiling and a naive-Faust baseline on the same topic, same run.
 
-Phases: load N events (untimed) → warm Elasticsearch up (untimed, a scratch index) → ceiling →
-clickagg worker until every final document is in Elasticsearch (then an exactness check against
+Phases: load N events (untimed) → warm the search engine up (untimed, a scratch index) → ceiling →
+clickagg worker until every final document is in the index (then an exactness check against
 the generator's own truth) → baseline → a live phase at the origin's rate (8.3k events/s) for
 freshness and final-document delay.
+
+The search engine is Elasticsearch or OpenSearch (`--engine`); the bench talks to it only through
+the port (clickagg.es.port), and the workers it starts get SEARCH_ENGINE set to the same engine.
 """
 
 from __future__ import annotations
@@ -26,15 +29,16 @@ from typing import Any
 
 import orjson
 import psutil
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_scan
 
 from clickagg import clients, gc_tuning
 from clickagg.bench import ceiling
-from clickagg.bench.es_warmup import warm_up
+from clickagg.bench.es_warmup import engine_cpu_ms, warm_up
 from clickagg.bench.kafka_load import load
 from clickagg.bench.workload import BenchData, generate, write_users
-from clickagg.config import Settings
+from clickagg.config import ConfigError, Settings
+from clickagg.es import engines
+from clickagg.es.errors import SearchEngineError
+from clickagg.es.port import SearchEngine
 from clickagg.kafka_util import ensure_topics
 
 
@@ -56,11 +60,21 @@ class BenchOptions:
     idle_seconds: int = 1
     seed: int = 1
     warmup_docs: int | None = None  # None: min(events, 1.5M), about a full run's documents
+    engine: str = "elasticsearch"  # or "opensearch": the engine at es_url (SEARCH_ENGINE of the workers)
 
     @property
     def settings(self) -> Settings:
-        """The bench's clients come from the one factory too (clickagg.clients), on the local stack."""
-        return Settings(kafka_bootstrap_servers=self.bootstrap, elasticsearch_url=self.es_url)
+        """The bench's clients come from the one factories too (clickagg.clients, clickagg.es.engines)."""
+        return Settings(
+            kafka_bootstrap_servers=self.bootstrap, elasticsearch_url=self.es_url, search_engine=self.engine
+        )
+
+    @property
+    def engine_name(self) -> str:
+        return ENGINE_NAMES.get(self.engine, self.engine)
+
+
+ENGINE_NAMES = {"elasticsearch": "Elasticsearch", "opensearch": "OpenSearch"}
 
 
 def _free_port() -> int:
@@ -91,6 +105,7 @@ class Worker:
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": opts.bootstrap,
             "ELASTICSEARCH_URL": opts.es_url,
+            "SEARCH_ENGINE": opts.engine,
             "EVENTS_TOPIC": topic,
             "ES_INDEX": index,
             "APP_ID": app_id,
@@ -164,20 +179,19 @@ class Worker:
         self.log.close()
 
 
-async def _count(es: AsyncElasticsearch, index: str, final_only: bool) -> int:
+async def _count(es: SearchEngine, index: str, final_only: bool) -> int:
     query = {"term": {"final": True}} if final_only else {"match_all": {}}
     try:
-        resp = await es.count(index=index, query=query)
-        return int(resp["count"])
-    except Exception:
+        return await es.count(index, query)
+    except SearchEngineError:  # e.g. the index does not exist yet: the worker creates it at start
         return 0
 
 
-async def _check_exact(es: AsyncElasticsearch, index: str, data: BenchData) -> tuple[bool, str]:
-    await es.indices.refresh(index=index)
+async def _check_exact(es: SearchEngine, index: str, data: BenchData) -> tuple[bool, str]:
+    await es.refresh(index)
     seen = 0
     wrong = 0
-    async for hit in async_scan(es, index=index, query={"query": {"match_all": {}}}, size=5000):
+    async for hit in es.scan(index, {"query": {"match_all": {}}}, size=5000):
         src = hit["_source"]
         t = int(datetime.fromisoformat(src["time"].replace("Z", "+00:00")).timestamp() * 1000)
         want = data.truth.get((t, src["gender"], src["segment_id"], src["article_id"]))
@@ -188,13 +202,52 @@ async def _check_exact(es: AsyncElasticsearch, index: str, data: BenchData) -> t
     return ok, f"{seen} documents, {len(data.truth)} expected keys, {wrong} wrong"
 
 
+async def engine_identity(opts: BenchOptions) -> dict[str, Any]:
+    """The engine at es_url: its kind (checked against --engine) and version, from the node itself.
+
+    Why: a result must say what it measured, and `--engine opensearch` pointed at an Elasticsearch
+    node (or the reverse) would measure the wrong thing. The kind is the port's own detection
+    (SEARCH_ENGINE=auto's GET /); the version comes from the nodes info API, which the port does not
+    offer, so it is asked through the port's client here (both clients have `nodes.info`).
+    """
+    auto = Settings(
+        kafka_bootstrap_servers=opts.bootstrap, elasticsearch_url=opts.es_url, search_engine="auto"
+    )
+    found = await asyncio.to_thread(engines.engine_kind, auto)
+    if found != opts.engine:
+        raise ConfigError(
+            f"bench --engine {opts.engine}, but {opts.es_url} is {ENGINE_NAMES.get(found, found)}"
+        )
+    es = engines.search_engine(opts.settings, timeout_s=30)
+    try:
+        await es.ready()
+        try:
+            info = es.dialect.body(await es.client.nodes.info(metric="process"))
+        except Exception as exc:
+            err = es.dialect.translate(exc)
+            if err is None:
+                raise
+            raise err from exc
+    finally:
+        await es.close()
+    nodes = list(info.get("nodes", {}).values())
+    return {
+        "kind": opts.engine,
+        "version": nodes[0].get("version") if nodes else None,
+        "url": opts.es_url,
+        "nodes": len(nodes),
+    }
+
+
 async def run_clickagg(
     opts: BenchOptions, data: BenchData, topic: str, run_id: str, users_csv: str, logdir: Path
 ) -> dict[str, Any]:
     index = f"{run_id}-minutely"
     # The last window of a finished load can only close by the idle timeout, so it is in the time.
+    es = engines.search_engine(opts.settings, timeout_s=60)
+    # The engine's CPU over the timed span (worker start → last final document), from node stats.
+    engine_cpu0 = await engine_cpu_ms(es)
     worker = Worker(opts, f"{run_id}-clickagg", topic, index, users_csv, logdir, idle=opts.idle_seconds)
-    es = clients.es_async(opts.settings, request_timeout=60)
     try:
         ready_s = await worker.wait_ready()
         cpu0 = worker.cpu_seconds()
@@ -211,6 +264,10 @@ async def run_clickagg(
             await asyncio.sleep(0.25)
         done = time.perf_counter()
         cpu = worker.cpu_seconds() - cpu0
+        worker_cpu_s = worker.cpu_seconds()
+        # Node stats refresh the CPU counter once a second: wait for the timed span's last second.
+        await asyncio.sleep(1.1)
+        engine_cpu_s = (await engine_cpu_ms(es) - engine_cpu0) / 1000
         exact, detail = await _check_exact(es, index, data)
     finally:
         worker.stop()
@@ -228,6 +285,8 @@ async def run_clickagg(
         "exact_detail": detail,
         "peak_rss_mb": worker.peak_rss / 2**20,
         "cpu_percent": 100 * cpu / processing,
+        "worker_cpu_s": worker_cpu_s,
+        "engine_cpu_s": engine_cpu_s,
     }
 
 
@@ -235,7 +294,8 @@ def run_baseline(opts: BenchOptions, topic: str, run_id: str, users_csv: str, lo
     cmd = [
         sys.executable, "-m", "clickagg.bench.baseline",
         "--bootstrap", opts.bootstrap, "--topic", topic, "--users-csv", users_csv,
-        "--es-url", opts.es_url, "--index", f"{run_id}-baseline", "--app-id", f"{run_id}-baseline",
+        "--es-url", opts.es_url, "--engine", opts.engine,
+        "--index", f"{run_id}-baseline", "--app-id", f"{run_id}-baseline",
         "--max-events", str(min(opts.baseline_events, opts.events)),
         "--window-seconds", str(opts.window_seconds), "--web-port", str(_free_port()),
         "--data-dir", str(logdir / "baseline-data"),
@@ -251,7 +311,7 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
     topic, index = f"{run_id}-live", f"{run_id}-live-minutely"
     await ensure_topics(opts.settings, {topic: opts.partitions})
     worker = Worker(opts, f"{run_id}-live", topic, index, users_csv, logdir, idle=30)
-    es = clients.es_async(opts.settings, request_timeout=30)
+    es = engines.search_engine(opts.settings, timeout_s=30)
     producer = clients.producer(opts.settings, linger_ms=5)
     probes: dict[int, float] = {}  # probe article id → send time
     visible: dict[int, float] = {}
@@ -274,12 +334,14 @@ async def run_freshness(opts: BenchOptions, run_id: str, users_csv: str, logdir:
                     resp: Any = {"hits": {"hits": []}}
                     try:
                         resp = await es.search(
-                            index=index,
-                            size=len(ids),
-                            query={"terms": {"article_id": ids}},
-                            source_includes=["article_id", "final", "time"],
+                            index,
+                            {
+                                "size": len(ids),
+                                "query": {"terms": {"article_id": ids}},
+                                "_source": ["article_id", "final", "time"],
+                            },
                         )
-                    except Exception:
+                    except SearchEngineError:
                         pass
                     now = time.time()
                     for hit in resp["hits"]["hits"]:
@@ -340,16 +402,15 @@ async def cleanup(opts: BenchOptions, run_id: str) -> None:
     Why: a 5M-event run leaves ~1.4M documents and several GB of topics; left behind, runs pile up
     on the same local stack and slow the next ones (Elasticsearch shares its heap and indexing
     buffer across indices). Indices are deleted by name, so `action.destructive_requires_name`
-    clusters accept it too.
+    clusters accept it too. On whichever engine the run wrote to (the port: same calls for both).
     """
-    es = clients.es_async(opts.settings, request_timeout=60)
+    es = engines.search_engine(opts.settings, timeout_s=60)
     try:
-        indices = list((await es.indices.get(index=f"{run_id}-*", allow_no_indices=True)).body)
+        indices = list(await es.indices(f"{run_id}-*"))
         if indices:
-            await es.indices.delete(index=",".join(indices))
-        templates = await es.indices.get_index_template(name=f"{run_id}-*")
-        for template in templates.body.get("index_templates", []):
-            await es.indices.delete_index_template(name=template["name"])
+            await es.delete_index(",".join(indices))
+        for template in await es.get_index_templates(f"{run_id}-*"):
+            await es.delete_index_template(template["name"])
     except Exception as exc:
         _log(f"cleanup: could not delete the run's indices: {exc!r}")
     finally:
@@ -383,6 +444,8 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     logdir = Path(tempfile.mkdtemp(prefix=f"clickagg-{run_id}-"))
     users_csv = str(logdir / "users.csv")
     _log(f"run {run_id}: logs in {logdir}")
+    engine = await engine_identity(opts)  # before anything is loaded: a wrong --engine fails at once
+    _log(f"search engine: {opts.engine_name} {engine['version']} at {opts.es_url}")
     user_rows = write_users(users_csv, opts.users, opts.segments, opts.seed)
     topic = f"{run_id}-events"
     await ensure_topics(opts.settings, {topic: opts.partitions})
@@ -403,7 +466,7 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     warmup_docs = min(opts.events, 1_500_000) if opts.warmup_docs is None else opts.warmup_docs
     if warmup_docs > 0:
         warmup = await warm_up(opts.settings, f"{run_id}-warmup", warmup_docs)
-        _log(f"Elasticsearch warmed up: {warmup['docs']} documents in {warmup['seconds']}s")
+        _log(f"{opts.engine_name} warmed up: {warmup['docs']} documents in {warmup['seconds']}s")
 
     users = ceiling.load_users(users_csv)
     with gc_tuning.tuned():  # the worker's own thresholds: a comparison of code, not of GC settings
@@ -412,7 +475,10 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
     _log(f"ceiling: {ceil['events_per_s']:.0f} events/s")
 
     click = await run_clickagg(opts, data, topic, run_id, users_csv, logdir)
-    _log(f"clickagg: {click['events_per_s']:.0f} events/s, exact={click['exact']} ({click['exact_detail']})")
+    _log(
+        f"clickagg: {click['events_per_s']:.0f} events/s, exact={click['exact']} ({click['exact_detail']}); "
+        f"CPU-s worker {click['worker_cpu_s']:.1f}, {opts.engine_name} {click['engine_cpu_s']:.1f}"
+    )
 
     base: dict[str, Any] = {}
     if not skip_baseline:
@@ -440,6 +506,11 @@ async def _run(opts: BenchOptions, run_id: str, skip_baseline: bool, skip_fresh:
         "windows_closed_live": fresh.get("windows_closed"),
         "peak_rss_mb": round(click["peak_rss_mb"], 1),
         "cpu_percent": round(click["cpu_percent"], 1),
+        "engine": engine["kind"],
+        "engine_version": engine["version"],
+        "engine_cpu_s": round(click["engine_cpu_s"], 1),
+        "worker_cpu_s": round(click["worker_cpu_s"], 1),
+        "search_engine": engine,
         "clickagg": click,
         "ceiling": ceil,
         "baseline": base,
