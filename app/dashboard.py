@@ -2,70 +2,215 @@
 
 Why it is built this way:
 - One read model: the page reads through clickagg.query's QueryClient (made by
-  `QueryClient.from_settings`, so the worker's Elasticsearch security applies), the same exact sums,
+  `QueryClient.from_settings`, so the worker's search-engine security applies), the same exact sums,
   CTR ranking and completeness signal as `/api/*`, the CLI and the batch optimizer.
-- Data and view are apart: this module gathers a Snapshot; app/dashboard_render.py turns it into
-  HTML and inline SVG (pure functions, no I/O). The page's only script (app/static/dashboard.js)
-  re-fetches the server-rendered fragment every few seconds; without JavaScript a meta refresh does.
+- Data and view are apart: this module parses the request and gathers a Snapshot;
+  app/dashboard_render.py turns it into HTML and inline SVG (pure functions, no I/O). The page's only
+  script (app/static/dashboard.js) re-fetches the server-rendered fragment every few seconds; without
+  JavaScript a meta refresh does.
 - The window is the last N minutes *of data* (ending at the newest window in the index, never past
   now): a replay of archived events shows up just like live traffic. Minutes not complete yet are
   included and shown as open.
+- The controls on the page are plain GET parameters, checked like the read API's: `minutes`
+  (1..1440), `top` (1..100), `min_impressions`, `gender` and `segment` (the last two filter the
+  top-articles ranking; empty means any, `null` users missing from the reference data). A bad value
+  or an unknown name is a 400 whose page says which and keeps the form, not a silent default.
+
+HTTP status, documented for probes and people alike: 200 with data; 400 for bad parameters;
+503 when the search engine is unreachable or fails, for `/dashboard` (the whole page, still
+rendered, with one human sentence saying what is wrong and that it retries), `/dashboard/fragment`
+and `/dashboard/data.json` (`error` holds the same sentence). Never a stack trace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from elastic_transport import TransportError
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout, TlsError, TransportError
 from elasticsearch import ApiError
 
 from clickagg.app.api import LazyClient
 from clickagg.app.auth import guarded
-from clickagg.app.dashboard_render import Assets, Snapshot, render_fragment, render_page
+from clickagg.app.dashboard_render import Assets, Controls, Snapshot, render_fragment, render_page
 from clickagg.config import Settings
 from clickagg.core.documents import iso
-from clickagg.query import QueryClient, describe_error
+from clickagg.es.errors import SearchEngineError
+from clickagg.query import (
+    DEFAULT_MIN_IMPRESSIONS,
+    MAX_MIN_IMPRESSIONS,
+    QueryClient,
+    QueryError,
+    parse_gender,
+    parse_segment,
+)
+
+# What a search-engine failure can raise on its way up from QueryClient: the port's base class and,
+# until every read goes through the port, the elasticsearch-py / elastic-transport classes. Catch
+# this tuple (never the classes one by one) so dropping the last two is a one-line change.
+SEARCH_ENGINE_ERRORS: tuple[type[Exception], ...] = (SearchEngineError, ApiError, TransportError)
 
 DEFAULT_MINUTES = 30
 MAX_MINUTES = 24 * 60
 DEFAULT_TOP = 10
 MAX_TOP = 100
-DEFAULT_MIN_IMPRESSIONS = 20  # an article needs this many impressions to rank by CTR
 SEGMENT_SERIES = 8  # busiest segments drawn in the CTR chart
 REFRESH_SECONDS = 5
+PARAMETERS = frozenset({"minutes", "top", "min_impressions", "gender", "segment"})
+
+
+class BadParameter(ValueError):
+    """A query parameter the page cannot use; `name` is the control to point at (None: the URL)."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name, "")
+    if raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadParameter(f"{name} must be a whole number, got {raw!r}", name) from None
+    if not low <= value <= high:
+        raise BadParameter(f"{name} must be in {low}..{high}, got {value}", name)
+    return value
+
+
+def parse_controls(query: Mapping[str, str]) -> Controls:
+    """The page's parameters, checked: a BadParameter names the first one that is wrong."""
+    unknown = sorted(set(query) - PARAMETERS)
+    if unknown:
+        raise BadParameter(
+            f"unknown parameter(s) {', '.join(unknown)}; the page takes {', '.join(sorted(PARAMETERS))}"
+        )
+    gender = query.get("gender", "").strip()
+    segment = query.get("segment", "").strip()
+    try:
+        parse_segment(segment)
+    except QueryError as exc:
+        raise BadParameter(str(exc), "segment") from None
+    return Controls(
+        minutes=_int(query, "minutes", DEFAULT_MINUTES, 1, MAX_MINUTES),
+        top=_int(query, "top", DEFAULT_TOP, 1, MAX_TOP),
+        min_impressions=_int(query, "min_impressions", DEFAULT_MIN_IMPRESSIONS, 0, MAX_MIN_IMPRESSIONS),
+        gender=gender,
+        segment=segment,
+    )
+
+
+def raw_controls(query: Mapping[str, str]) -> dict[str, str]:
+    """What the user typed, to put back into the form when it was refused."""
+    return {name: str(query.get(name, "")) for name in PARAMETERS}
+
+
+def _where(settings: Settings) -> str:
+    """The engine's address for a message: the Cloud ID's name or the URL without credentials."""
+    if settings.elastic_cloud_id:
+        return "the Elastic Cloud deployment (ELASTIC_CLOUD_ID)"
+    parts = urlsplit(settings.elasticsearch_url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")) or "ELASTICSEARCH_URL"
+
+
+def _network_reason(text: str) -> str:
+    lowered = text.lower()
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("connect call failed", "connection refused"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("timed out", "no answer in time"),
+        ("timeout", "no answer in time"),
+        ("certificate", "TLS certificate not accepted"),
+        ("ssl", "TLS handshake failed"),
+    ):
+        if needle in lowered:
+            return reason
+    return "no answer"
+
+
+def engine_failure(exc: BaseException, settings: Settings) -> str:
+    """One sentence a person can act on for a search-engine failure: what, where, what to check.
+
+    Only the address (never credentials) and a short cause; the library's text, which repeats
+    class names and socket internals, stays in the debug log.
+    """
+    where = _where(settings)
+    status = getattr(exc, "status", None)
+    if isinstance(exc, ApiError):
+        status = exc.meta.status
+    # str() of an elastic-transport error is only its class name: its text is in .message
+    parts = (exc, getattr(exc, "message", ""), getattr(exc, "reason", ""), exc.__cause__)
+    text = " ".join(str(part) for part in parts if part)
+    if status is None or isinstance(exc, TransportConnectionError | ConnectionTimeout | TlsError):
+        if isinstance(exc, ConnectionTimeout):
+            cause = "no answer in time"
+        elif isinstance(exc, TlsError):
+            cause = "TLS handshake failed"
+        else:
+            cause = _network_reason(text)
+        hint = " (check ELASTICSEARCH_CA_CERTS / ELASTICSEARCH_SSL_FINGERPRINT)" if "TLS" in cause else ""
+        return (
+            f"The search engine at {where} cannot be reached ({cause}){hint}; the worker keeps what it "
+            "counts in Kafka until it answers, so no count is lost"
+        )
+    if status in (401, 403):
+        return (
+            f"The search engine at {where} refused the credentials (HTTP {status}): check "
+            "ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD"
+        )
+    kind = getattr(exc, "error", "") if isinstance(exc, ApiError) else type(exc).__name__
+    return f"The search engine at {where} failed the query (HTTP {status}, {kind})"
 
 
 async def gather_snapshot(
     client: QueryClient,
     *,
     window_ms: int,
-    minutes: int = DEFAULT_MINUTES,
-    top: int = DEFAULT_TOP,
-    min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
+    controls: Controls | None = None,
     now_ms: int | None = None,
 ) -> Snapshot:
-    """Everything the page shows, for the last `minutes` windows of data, read through `client`."""
+    """Everything the page shows, for the last `controls.minutes` windows of data, read through `client`."""
+    c = controls or Controls()
     now = int(time.time() * 1000) if now_ms is None else now_ms
     base = Snapshot(
         index=client.index,
         generated_at=iso(now),
         window_ms=window_ms,
-        minutes_requested=minutes,
-        min_impressions=min_impressions,
+        minutes_requested=c.minutes,
+        min_impressions=c.min_impressions,
+        controls=c,
     )
-    rows = await client.latest_minutes(minutes, now_ms=now)
+    rows = await client.latest_minutes(c.minutes, now_ms=now)
     if not rows:
         return base
     # the windows overlapping [first start, last start + 1): exactly the ones in `rows`
     since, until = rows[0].time_ms, rows[-1].time_ms + 1
     segments, articles = await asyncio.gather(
         client.ctr_by_segment(since, until, limit=SEGMENT_SERIES),
-        client.top_articles_in_range(since, until, k=top, min_impressions=min_impressions),
+        client.top_articles_in_range(
+            since,
+            until,
+            k=c.top,
+            gender=parse_gender(c.gender),
+            segment=parse_segment(c.segment),
+            min_impressions=c.min_impressions,
+        ),
     )
     return replace(base, minutes=tuple(rows), segments=tuple(segments), articles=articles)
 
@@ -80,18 +225,9 @@ def load_assets() -> Assets:
     )
 
 
-def _int_param(request: Any, name: str, default: int, low: int, high: int) -> int:
-    """A query parameter clamped to [low, high]; junk falls back to the default."""
-    try:
-        value = int(request.query.get(name, default))
-    except (TypeError, ValueError):
-        return default
-    return max(low, min(high, value))
-
-
 class LivePage:
     """The page's QueryClient (`QueryClient.from_settings`, made on first use inside the web server's
-    loop, closed at shutdown) and the snapshot of one request."""
+    loop, closed at shutdown) and the snapshot of one request, with its HTTP status."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -100,27 +236,36 @@ class LivePage:
     async def close(self) -> None:
         await self.client.close()
 
-    async def snapshot(self, request: Any) -> Snapshot:
-        minutes = _int_param(request, "minutes", DEFAULT_MINUTES, 1, MAX_MINUTES)
-        top = _int_param(request, "top", DEFAULT_TOP, 1, MAX_TOP)
-        min_impressions = _int_param(request, "min_impressions", DEFAULT_MIN_IMPRESSIONS, 0, 10**12)
+    def _empty(self, **fields: Any) -> Snapshot:
+        return Snapshot(
+            index=self.settings.es_index,
+            generated_at=iso(int(time.time() * 1000)),
+            window_ms=self.settings.window_ms,
+            minutes_requested=fields.pop("minutes_requested", DEFAULT_MINUTES),
+            min_impressions=fields.pop("min_impressions", DEFAULT_MIN_IMPRESSIONS),
+            **fields,
+        )
+
+    async def snapshot(self, request: Any) -> tuple[int, Snapshot]:
+        query = {str(k): str(v) for k, v in request.query.items()}
         try:
-            return await gather_snapshot(
-                self.client.get(),
-                window_ms=self.settings.window_ms,
-                minutes=minutes,
-                top=top,
-                min_impressions=min_impressions,
+            controls = parse_controls(query)
+        except BadParameter as exc:
+            return 400, self._empty(
+                controls=Controls.refused(raw_controls(query), exc.name), bad_request=str(exc)
             )
-        except (TransportError, ApiError) as exc:  # Elasticsearch down or failing: say so, keep serving
-            return Snapshot(
-                index=self.settings.es_index,
-                generated_at=iso(int(time.time() * 1000)),
-                window_ms=self.settings.window_ms,
-                minutes_requested=minutes,
-                min_impressions=min_impressions,
-                error=f"Elasticsearch query failed: {describe_error(exc)}"[:500],
+        try:
+            snap = await gather_snapshot(
+                self.client.get(), window_ms=self.settings.window_ms, controls=controls
             )
+        except SEARCH_ENGINE_ERRORS as exc:  # down or failing: say so in words, keep serving
+            return 503, self._empty(
+                minutes_requested=controls.minutes,
+                min_impressions=controls.min_impressions,
+                controls=controls,
+                error=engine_failure(exc, self.settings),
+            )
+        return 200, snap
 
 
 def register(app: Any, settings: Settings) -> LivePage:
@@ -134,19 +279,20 @@ def register(app: Any, settings: Settings) -> LivePage:
     async def dashboard(web: Any, request: Any) -> Any:
         query = request.query_string
         fragment_url = "/dashboard/fragment" + (f"?{query}" if query else "")
-        return web.html(render_page(await page.snapshot(request), fragment_url, assets, REFRESH_SECONDS))
+        status, s = await page.snapshot(request)
+        return web.html(render_page(s, fragment_url, assets, REFRESH_SECONDS), status=status)
 
     @app.page("/dashboard/fragment")
     @guard
     async def dashboard_fragment(web: Any, request: Any) -> Any:
-        s = await page.snapshot(request)
-        return web.html(render_fragment(s), status=503 if s.error else 200)
+        status, s = await page.snapshot(request)
+        return web.html(render_fragment(s), status=status)
 
     @app.page("/dashboard/data.json")
     @guard
     async def dashboard_data(web: Any, request: Any) -> Any:
-        s = await page.snapshot(request)
-        return web.json(s.as_json(), status=503 if s.error else 200)
+        status, s = await page.snapshot(request)
+        return web.json(s.as_json(), status=status)
 
     @app.on_before_shutdown.connect
     async def close_dashboard_client(sender: Any, *args: Any, **kwargs: Any) -> None:

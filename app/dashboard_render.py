@@ -7,8 +7,13 @@ server or a browser (tests/unit/test_dashboard_render.py).
 
 Charts are inline SVG: no build step, no CDN, no JavaScript library. A minute still counting (not
 complete by the pipeline's signal, clickagg.query, and with documents not final yet) is drawn as
-open: a lighter bar and a dashed clicks line, so the filling newest minute reads as "open", not as
-a dip in traffic.
+open: a lighter, outlined bar labelled "open" and dashed lines into it (clicks, and each segment's
+CTR), so the filling newest minute reads as "open", not as a dip in traffic.
+
+Layout: one column below 900 px; below 560 px (a phone, 420 px and up) the tiles go two by two,
+tables scroll sideways inside their card instead of widening the page, and chart text is drawn
+larger so that it stays readable when the SVG is scaled down (tests/integration/test_live_page.py
+checks 420 px in Chromium).
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clickagg.core.documents import iso
-from clickagg.query import ArticleStat, MinuteTotals, SegmentSeries
+from clickagg.query import DEFAULT_MIN_IMPRESSIONS, ArticleStat, MinuteTotals, SegmentSeries
 
 UNKNOWN_SEGMENT = "unknown"  # segment_id null: the user is not in the reference data (LEFT JOIN)
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777")
 DASHED = ' stroke-dasharray="5 4"'  # an SVG presentation attribute: the stylesheet sets no dash
+DEFAULT_MINUTES = 30
+MAX_MINUTES = 24 * 60
+DEFAULT_TOP = 10
+MAX_TOP = 100
+GENDER_SUGGESTIONS = ("female", "male", "null")  # a datalist: any other gender can be typed
 
 
 # --------------------------------------------------------------------------- the input
@@ -40,6 +50,44 @@ class Assets:
 
 
 @dataclass(frozen=True)
+class Controls:
+    """The page's controls: what it was asked for (checked by app/dashboard.py), or, when refused,
+    what was typed (`typed`) and which control was wrong (`invalid`, None: the URL itself)."""
+
+    minutes: int = DEFAULT_MINUTES
+    top: int = DEFAULT_TOP
+    min_impressions: int = DEFAULT_MIN_IMPRESSIONS
+    gender: str = ""  # "": any; "null": users not in the reference data
+    segment: str = ""  # "": any; "null": as for gender; else an integer segment id
+    typed: tuple[tuple[str, str], ...] = ()
+    invalid: str | None = None
+
+    @classmethod
+    def refused(cls, typed: dict[str, str], invalid: str | None) -> Controls:
+        return cls(typed=tuple(sorted(typed.items())), invalid=invalid)
+
+    def form_values(self) -> dict[str, str]:
+        if self.typed:
+            return dict(self.typed)
+        return {
+            "minutes": str(self.minutes),
+            "top": str(self.top),
+            "min_impressions": str(self.min_impressions),
+            "gender": self.gender,
+            "segment": self.segment,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "minutes": self.minutes,
+            "top": self.top,
+            "min_impressions": self.min_impressions,
+            "gender": self.gender or None,
+            "segment": self.segment or None,
+        }
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the page shows: the last `minutes_requested` windows of data, oldest first."""
 
@@ -51,7 +99,9 @@ class Snapshot:
     minutes: tuple[MinuteTotals, ...] = ()  # empty: the index holds no documents yet
     segments: tuple[SegmentSeries, ...] = ()
     articles: tuple[ArticleStat, ...] = ()
-    error: str | None = None  # Elasticsearch failed: the page says so and the script keeps old data
+    error: str | None = None  # the search engine failed: the page says so and the script keeps old data
+    controls: Controls = Controls()
+    bad_request: str | None = None  # the parameters were refused: the page says why, shows no data
 
     @property
     def since_ms(self) -> int | None:
@@ -106,7 +156,8 @@ class Snapshot:
                 {"article_id": a.article_id, "impression": a.impressions, "click": a.clicks, "ctr": a.ctr}
                 for a in self.articles
             ],
-            "error": self.error,
+            "query": None if self.bad_request else self.controls.as_json(),
+            "error": self.bad_request or self.error,
         }
 
 
@@ -291,6 +342,11 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
             f"{_num(m.impressions)} impressions, {_num(m.clicks)} clicks"
             f"{' (open: still counting)' if still else ''}</title></rect>"
         )
+        if still:  # said in words too: a short bar here is a minute still filling, not a dip
+            parts.append(
+                f'<text class="open-label" x="{x:.1f}" y="{min(y, f.top + f.plot_h) - 4:.1f}" '
+                'text-anchor="middle">open</text>'
+            )
     points = [f"{f.x(i, n):.1f},{f.y(m.clicks, clk_max):.1f}" for i, m in enumerate(minutes)]
     for solid, first, last in line_runs([minute_state(m) != "open" for m in minutes]):
         dash = "" if solid else DASHED
@@ -304,8 +360,12 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
     return "".join(parts)
 
 
-def segment_chart(series: Sequence[SegmentSeries]) -> str:
-    """CTR per segment and minute as lines; a minute without impressions breaks the line."""
+def segment_chart(series: Sequence[SegmentSeries], still_open: Sequence[bool] = ()) -> str:
+    """CTR per segment and minute as lines; a minute without impressions breaks the line.
+
+    `still_open[i]` says window i is still counting: the line into it is dashed, as in the traffic
+    chart, since its CTR is of a partial minute.
+    """
     f = _Frame(right=24)
     times = [w.time_ms for w in series[0].windows] if series else []
     n = len(times)
@@ -317,18 +377,22 @@ def segment_chart(series: Sequence[SegmentSeries]) -> str:
     ]
     for k, s in enumerate(series):
         color = PALETTE[k % len(PALETTE)]
-        runs: list[list[str]] = [[]]
+        runs: list[list[tuple[str, bool]]] = [[]]  # (point, settled) between minutes without impressions
         for i, w in enumerate(s.windows):
             if w.ctr is None:
                 runs.append([])
                 continue
-            runs[-1].append(f"{f.x(i, n):.1f},{f.y(w.ctr, maximum):.1f}")
+            settled = not (i < len(still_open) and still_open[i])
+            runs[-1].append((f"{f.x(i, n):.1f},{f.y(w.ctr, maximum):.1f}", settled))
         for run in runs:
             if len(run) == 1:
-                x, y = run[0].split(",")
+                x, y = run[0][0].split(",")
                 parts.append(f'<circle cx="{x}" cy="{y}" r="2.5" fill="{color}"/>')
-            elif run:
-                parts.append(f'<polyline class="series" stroke="{color}" points="{" ".join(run)}"/>')
+                continue
+            for solid, first, last in line_runs([settled for _, settled in run]):
+                points = " ".join(point for point, _ in run[first : last + 1])
+                dash = "" if solid else DASHED
+                parts.append(f'<polyline class="series" stroke="{color}"{dash} points="{points}"/>')
     parts.append(f.x_labels(times))
     parts.append("</svg>")
     legend = "".join(
@@ -367,9 +431,12 @@ def minutes_table(minutes: Sequence[MinuteTotals]) -> str:
     )
 
 
-def articles_table(articles: Sequence[ArticleStat], min_impressions: int) -> str:
+def articles_table(articles: Sequence[ArticleStat], min_impressions: int, filtered: bool = False) -> str:
     if not articles:
-        return f'<p class="empty">No article has {min_impressions}+ impressions in this window yet.</p>'
+        among = " among these users" if filtered else ""
+        return (
+            f'<p class="empty">No article has {min_impressions}+ impressions{among} in this window yet.</p>'
+        )
     best = max(a.ctr for a in articles) or 1.0
     rows = "".join(
         f'<tr data-article="{a.article_id}" data-impression="{a.impressions}" data-click="{a.clicks}">'
@@ -386,13 +453,59 @@ def articles_table(articles: Sequence[ArticleStat], min_impressions: int) -> str
     )
 
 
+# --------------------------------------------------------------------------- the controls
+
+_FIELDS = (
+    # name, label, input attributes, hint
+    ("minutes", "minutes", f'type="number" min="1" max="{MAX_MINUTES}" step="1"', f"1..{MAX_MINUTES}"),
+    ("top", "top articles", f'type="number" min="1" max="{MAX_TOP}" step="1"', f"1..{MAX_TOP}"),
+    ("min_impressions", "min. impressions", 'type="number" min="0" step="1"', "to rank by CTR"),
+    ("gender", "gender", 'type="text" list="genders" placeholder="any"', "null: not in reference data"),
+    ("segment", "segment", 'type="text" placeholder="any" pattern="-?[0-9]+|null"', "an id, or null"),
+)
+
+
+def render_controls(c: Controls) -> str:
+    """A plain GET form: the range and ranking parameters, visible and editable, no script needed."""
+    values = c.form_values()
+    fields = []
+    for name, label, attrs, hint in _FIELDS:
+        invalid = ' aria-invalid="true" class="invalid"' if c.invalid == name else ""
+        fields.append(
+            f'<label for="ctl-{name}"><span>{label}</span><input id="ctl-{name}" name="{name}" {attrs} '
+            f'value="{_esc(values.get(name, ""))}" aria-describedby="hint-{name}"{invalid}>'
+            f'<small id="hint-{name}">{_esc(hint)}</small></label>'
+        )
+    genders = "".join(f'<option value="{g}">' for g in GENDER_SUGGESTIONS)
+    return (
+        '<form id="controls" method="get" action="" aria-label="What the page shows">'
+        f'{"".join(fields)}<datalist id="genders">{genders}</datalist>'
+        '<button type="submit">Show</button>'
+        '<p class="hint">gender and segment filter the top-articles ranking; totals and charts '
+        "cover every user</p></form>"
+    )
+
+
+def _filters(c: Controls) -> str:
+    parts = [f"{name} {value}" for name, value in (("gender", c.gender), ("segment", c.segment)) if value]
+    return ", ".join(parts)
+
+
 # --------------------------------------------------------------------------- the page
 
 
 def render_fragment(s: Snapshot) -> str:
     """The live part of the page, re-fetched by the page's script every few seconds."""
+    if s.bad_request:
+        return (
+            f'<p class="notice error" role="alert">This page cannot show that: {_esc(s.bad_request)}. '
+            "Change the value above and press Show.</p>"
+        )
     if s.error:
-        return f'<p class="notice error">{_esc(s.error)}</p>'
+        return (
+            f'<p class="notice error" role="alert">{_esc(s.error)}. Nothing to show until it answers; '
+            "this page tries again by itself every few seconds.</p>"
+        )
     if s.since_ms is None or s.until_ms is None:
         return f'<p class="notice">Index <code>{_esc(s.index)}</code> holds no documents yet.</p>'
     complete = len(s.minutes) - s.incomplete_minutes
@@ -409,6 +522,7 @@ def render_fragment(s: Snapshot) -> str:
         f'<div class="tile"><span>CTR</span><b id="total-ctr">{_pct(s.ctr)}</b></div>'
         f'<div class="tile"><span>complete minutes</span><b id="complete-minutes">{complete} / {len(s.minutes)}</b></div>'
     )
+    filters = _filters(s.controls)
     ranking_note = (
         f"; can still change: {s.incomplete_minutes} of its minutes "
         f"{'is' if s.incomplete_minutes == 1 else 'are'} not complete yet"
@@ -424,34 +538,47 @@ def render_fragment(s: Snapshot) -> str:
         '<span class="swatch clicks-swatch"></span>clicks (right axis) · '
         "lighter bar, dashed line: minute still open</p>"
         f'<div class="split"><div>{traffic_chart(s.minutes)}</div>'
-        f'<div class="scroll">{minutes_table(s.minutes)}</div></div></section>'
+        f'<div class="scroll scroll-x">{minutes_table(s.minutes)}</div></div></section>'
         '<div class="row">'
         '<section class="card" id="segments"><h2>CTR by segment</h2>'
         '<p class="hint">sum(click) / sum(impression) per segment and minute, busiest segments</p>'
-        f"{segment_chart(s.segments)}</section>"
+        f"{segment_chart(s.segments, [minute_state(m) == 'open' for m in s.minutes])}</section>"
         '<section class="card" id="top-articles"><h2>Top articles by CTR</h2>'
         f'<p class="hint">articles with at least {s.min_impressions} impressions in the window'
-        f"{ranking_note}</p>"
-        f"{articles_table(s.articles, s.min_impressions)}</section>"
+        f"{'; ' + _esc(filters) if filters else ''}{ranking_note}</p>"
+        f'<div class="scroll-x">{articles_table(s.articles, s.min_impressions, bool(filters))}</div>'
+        "</section>"
         "</div>"
     )
 
 
 def render_page(s: Snapshot, fragment_url: str, assets: Assets, refresh_seconds: int) -> str:
-    """The whole page: styles and the refresh script inlined, so it needs no other request."""
+    """The whole page: styles and the refresh script inlined, so it needs no other request.
+
+    Refused parameters stop the refresh (the same request would be refused again) until the form
+    is sent; a failing search engine does not (the script retries and keeps the last good numbers).
+    """
+    refresh = 0 if s.bad_request else refresh_seconds
+    if s.bad_request:
+        status = '<span id="status" class="stale">not shown: fix the parameters</span>'
+    elif s.error:
+        status = f'<span id="status" class="stale">search engine failed · retrying every {refresh_seconds} s</span>'
+    else:
+        status = f'<span id="status" class="ok">rendered {s.generated_at[11:19]} UTC</span>'
+    query = fragment_url[fragment_url.index("?") :] if "?" in fragment_url else ""
+    meta = f'<noscript><meta http-equiv="refresh" content="{refresh}"></noscript>' if refresh else ""
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>clickagg · live · {_esc(s.index)}</title>"
-        f'<noscript><meta http-equiv="refresh" content="{refresh_seconds}"></noscript>'
-        f"<style>{assets.css}</style></head>"
-        f'<body data-fragment-url="{_esc(fragment_url)}" data-refresh-ms="{refresh_seconds * 1000}" '
+        f"{meta}<style>{assets.css}</style></head>"
+        f'<body data-fragment-url="{_esc(fragment_url)}" data-refresh-ms="{refresh * 1000}" '
         'data-refreshes="0">'
-        "<header><h1>clickagg <span>live</span></h1>"
-        f'<span id="status" class="ok">rendered {s.generated_at[11:19]} UTC</span></header>'
+        f"<header><h1>clickagg <span>live</span></h1>{status}</header>"
+        f"{render_controls(s.controls)}"
         f'<main id="live">{render_fragment(s)}</main>'
-        "<footer>Exact sums over every document in Elasticsearch, read through the read API's model "
+        "<footer>Exact sums over every document in the search engine, read through the read API's model "
         "(clickagg.query); a minute is complete when the pipeline says no document of it changes any "
-        'more. JSON: <a href="/dashboard/data.json">/dashboard/data.json</a></footer>'
+        f'more. JSON: <a href="/dashboard/data.json{_esc(query)}">/dashboard/data.json</a></footer>'
         f"<script>{assets.js}</script></body></html>"
     )

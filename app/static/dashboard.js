@@ -1,6 +1,7 @@
 // clickagg live page: re-fetch the server-rendered fragment every few seconds and swap it in.
 // Rendering stays on the server (app/dashboard_render.py, fed by clickagg.query); this only keeps the page current. On an error
-// the last good numbers stay on screen and the status line says they are stale.
+// the last good numbers stay on screen and the status line says they are stale, and why, in the
+// server's own words (its first sentence). A refresh period of 0 (refused parameters) means no refresh.
 (function () {
   "use strict";
   var body = document.body;
@@ -24,7 +25,8 @@
       .then(function (resp) {
         return resp.text().then(function (text) {
           if (!resp.ok) {
-            throw new Error("HTTP " + resp.status + " " + text.replace(/<[^>]*>/g, "").slice(0, 200));
+            var words = text.replace(/<[^>]*>/g, "").split(". ")[0].slice(0, 160);
+            throw new Error(words || "HTTP " + resp.status);
           }
           return text;
         });
@@ -36,12 +38,16 @@
         show("live · updated " + clock(), "ok");
       })
       .catch(function (err) {
-        show("stale since " + clock() + ": " + err.message, "stale");
+        // fetch() itself rejects with a TypeError when nothing answers: the worker is gone
+        var why = err instanceof TypeError ? "the worker does not answer" : err.message;
+        show("stale since " + clock() + ": " + why, "stale");
       })
       .then(function () {
         setTimeout(refresh, every);
       });
   }
 
-  setTimeout(refresh, every);
+  if (every > 0) {
+    setTimeout(refresh, every);
+  }
 })();

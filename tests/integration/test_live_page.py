@@ -4,15 +4,19 @@ Documents with known counts are indexed straight into a fresh index (the page re
 through clickagg.query, so how they got there does not matter here; the exactness tests cover the
 pipeline). The test then checks that what the browser shows equals what the test computed from those
 documents: totals per minute, the top article by CTR (and that a high CTR on a handful of impressions
-does not win), the segments, the still-open newest minute shown as open, and that the page's script
-refreshed it. A screenshot goes to artifacts/live-page.png. Without a stack: Elasticsearch down gives
-the fragment and the JSON a 503 with a message a person can read. The renderer's own tests are in
+does not win), the segments, the still-open newest minute shown as open, the controls (a filtered
+ranking, a refused parameter), and that the page's script refreshed it. Screenshots go to artifacts/:
+live-page.png (1280 px) and live-page-420.png (a phone: the page must not be wider than 420 px).
+Without a stack: the page's client pointed at a closed port renders, in Chromium at 420 px too, one
+human sentence and a 503 (artifacts/live-page-es-down-420.png). The renderer's own tests are in
 tests/unit/test_dashboard_render.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import random
 import subprocess
@@ -24,17 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_bulk
+from aiohttp import web as aioweb
 
 from clickagg.app import dashboard
 from clickagg.app.dashboard_render import UNKNOWN_SEGMENT
 from clickagg.config import Settings
 from clickagg.core.documents import iso
 from clickagg.es import schema
-from clickagg.stack.layout import StackLayout
+from clickagg.es.engines import search_engine
+from clickagg.es.port import SearchEngine
 from tests.integration.conftest import free_port
+from tests.integration.test_query_api import drop
 from tests.support.cluster import Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,6 +175,117 @@ async def run_chromium(profile: Path, *args: str, timeout_s: float = 120) -> byt
     return out
 
 
+NARROW = 420  # px: a phone held upright
+
+
+async def open_in_chromium(
+    profile: Path, url: str, width: int, shot: Path, wait_refresh: bool
+) -> dict[str, Any]:
+    """Load url in headless Chromium at `width` CSS px (DevTools protocol), measure the layout, save a
+    full-page PNG to `shot`. With wait_refresh, first wait until the page's script has refreshed once.
+
+    Returns the page's scroll width, the widest right edge of any element outside a sideways-scrolling
+    box, the smallest rendered chart text height, the status line and the visible text.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        chromium_path(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={profile}",
+        "about:blank",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.is_file() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+            await asyncio.sleep(0.1)
+        port = int(port_file.read_text().splitlines()[0])
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+                target = next(t for t in await resp.json() if t["type"] == "page")
+            async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
+                ids = iter(range(1, 1_000_000))
+
+                async def call(method: str, **params: Any) -> dict[str, Any]:
+                    n = next(ids)
+                    await ws.send_json({"id": n, "method": method, "params": params})
+                    while True:
+                        msg = json.loads((await asyncio.wait_for(ws.receive(), 30)).data)
+                        if msg.get("id") == n:
+                            assert "error" not in msg, f"{method}: {msg['error']}"
+                            return dict(msg["result"])
+
+                async def evaluate(expression: str) -> Any:
+                    result = await call("Runtime.evaluate", expression=expression, returnByValue=True)
+                    return result["result"].get("value")
+
+                await call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=width,
+                    height=900,
+                    deviceScaleFactor=1,
+                    mobile=True,
+                )
+                await call("Page.navigate", url=url)
+                deadline = time.monotonic() + 30
+                while await evaluate("document.readyState") != "complete":
+                    assert time.monotonic() < deadline, f"{url} did not load"
+                    await asyncio.sleep(0.2)
+                if wait_refresh:  # the refresh runs every 5 s: the refreshed fragment is what stays on screen
+                    while int(await evaluate("document.body.dataset.refreshes") or 0) < 1:
+                        assert time.monotonic() < deadline, "the page's refresh script did not run"
+                        await asyncio.sleep(0.2)
+                layout = await evaluate(
+                    """JSON.stringify((() => {
+                      const scrolls = (el) => { for (let p = el.parentElement; p; p = p.parentElement) {
+                        const o = getComputedStyle(p).overflowX; if (o === "auto" || o === "scroll") return true; }
+                        return false; };
+                      let right = 0;
+                      for (const el of document.body.querySelectorAll("*")) {
+                        if (!scrolls(el)) right = Math.max(right, el.getBoundingClientRect().right); }
+                      const texts = [...document.querySelectorAll("svg.chart text")].map(t => t.getBoundingClientRect().height);
+                      return { scrollWidth: document.documentElement.scrollWidth, right: right,
+                               chartText: texts.length ? Math.min(...texts) : null,
+                               status: document.getElementById("status").textContent,
+                               text: document.body.innerText,
+                               height: document.documentElement.scrollHeight };
+                    })())"""
+                )
+                measured: dict[str, Any] = json.loads(layout)
+                png = await call(
+                    "Page.captureScreenshot",
+                    format="png",
+                    captureBeyondViewport=True,
+                    clip={"x": 0, "y": 0, "width": width, "height": measured["height"], "scale": 1},
+                )
+                await asyncio.to_thread(shot.write_bytes, base64.b64decode(png["data"]))
+                return measured
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 async def wait_ready(
     dep: Deployment, worker: subprocess.Popen[bytes], port: int, timeout_s: float = 180
 ) -> None:
@@ -190,18 +307,28 @@ async def wait_ready(
 # --------------------------------------------------------------------------- the test
 
 
+async def bulk_index(es: SearchEngine, index: str, docs: list[dict[str, Any]], **action: Any) -> None:
+    """Index documents (with the same extra action fields each, e.g. an id and external version)."""
+    lines = []
+    for d in docs:
+        lines += [orjson.dumps({"index": {"_index": index, **action}}), orjson.dumps(d)]
+    resp = await es.bulk(b"\n".join(lines) + b"\n", "errors,items.*.error")
+    assert not resp.get("errors"), resp
+    await es.refresh(index)
+
+
 async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
-    stack: StackLayout, deployment: Deployment, tmp_path: Path
+    engine: str, engine_url: str, engine_deployment: Deployment, tmp_path: Path
 ) -> None:
+    """On each engine (Elasticsearch, OpenSearch): the worker's page shows what the test indexed."""
     chromium_path()  # fail first, and clearly, when the browser is missing
+    deployment = engine_deployment
     docs = make_docs(int(time.time() * 1000))
 
-    es = AsyncElasticsearch(stack.es_url)
+    es = search_engine(Settings(elasticsearch_url=engine_url))
     try:
         await schema.install(es, deployment.index)
-        await async_bulk(
-            es, ({"_index": deployment.index, "_source": d.source()} for d in docs), refresh=True
-        )
+        await bulk_index(es, deployment.index, [d.source() for d in docs])
 
         await deployment.create_topic(partitions=1)
         port = free_port()
@@ -216,21 +343,22 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         now_ms = int(time.time() * 1000)
         open_minute = now_ms // MINUTE * MINUTE
         docs.append(Doc(open_minute, "female", 1, 105, 40, 3, final=False))
-        await es.index(index=deployment.index, document=docs[-1].source(), refresh=True)
-        await es.index(
-            index=schema.progress_index(deployment.index),
-            id="0",
-            document={
-                "partition": 0,
-                "partitions": 1,
-                "closed_below_ms": now_ms,
-                "window_ms": MINUTE,
-                "lateness_ms": LATENESS,
-                "updated_at": iso(now_ms),
-            },
+        await bulk_index(es, deployment.index, [docs[-1].source()])
+        progress = {
+            "partition": 0,
+            "partitions": 1,
+            "closed_below_ms": now_ms,
+            "window_ms": MINUTE,
+            "lateness_ms": LATENESS,
+            "updated_at": iso(now_ms),
+        }
+        await bulk_index(
+            es,
+            schema.progress_index(deployment.index),
+            [progress],
+            _id="0",
             version=now_ms + 1,
             version_type="external",
-            refresh=True,
         )
         complete_before = (now_ms - MINUTE - LATENESS) // MINUTE * MINUTE + MINUTE
         minutes = expected_minutes(docs)
@@ -297,12 +425,15 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         for d in docs[:-1]:  # final documents: complete, or final while the signal has not caught up
             assert states[iso(d.time_ms)] == ("complete" if d.time_ms < complete_before else "final")
         assert dom.count('class="bar open"') == 1 and "stroke-dasharray" in dom
+        assert dom.count('class="open-label"') == 1, (
+            "the open minute is labelled, not left to look like a dip"
+        )
         assert dom.count("<svg") >= 2, "both charts are rendered as inline SVG"
         assert "<polyline" in dom and "<rect" in dom
 
         # A screenshot for people (CI keeps artifacts/): a real PNG with real content.
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = ARTIFACTS / "live-page.png"
+        shot = ARTIFACTS / ("live-page.png" if engine == "elasticsearch" else f"live-page-{engine}.png")
         shot.unlink(missing_ok=True)
         await run_chromium(
             tmp_path / "profile-shot",
@@ -316,13 +447,51 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
         png = shot.read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n", "the screenshot is not a PNG"
         assert len(png) > 30_000, f"the screenshot is suspiciously small ({len(png)} bytes)"
+
+        # The controls: a filtered ranking, exact against the documents; a refused value is a 400
+        # that says which and why.
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/data.json?gender=female&segment=1&top=5&min_impressions=30") as resp:
+                assert resp.status == 200, await resp.text()
+                filtered = await resp.json()
+            async with http.get(f"{url}?minutes=0&top=3") as resp:
+                refused_status, refused_page = resp.status, await resp.text()
+            async with http.get(f"{url}/data.json?top=many") as resp:
+                bad_json_status, bad_json = resp.status, await resp.json()
+        female_1 = [d for d in docs if (d.gender, d.segment) == ("female", 1)]
+        assert [(a["article_id"], a["impression"], a["click"]) for a in filtered["articles"]] == (
+            expected_ranking(female_1, 30)[:5]
+        )
+        assert filtered["query"] == {
+            "minutes": 30,
+            "top": 5,
+            "min_impressions": 30,
+            "gender": "female",
+            "segment": "1",
+        }
+        assert filtered["impression"] == sum(d.impression for d in docs), "totals cover every user"
+        assert refused_status == 400 and "minutes must be in 1..1440, got 0" in refused_page
+        assert 'aria-invalid="true"' in refused_page and 'data-refresh-ms="0"' in refused_page
+        assert (bad_json_status, bad_json["error"]) == (400, "top must be a whole number, got 'many'")
+
+        # A phone: 420 px wide, after the script refreshed the page. Nothing outside a sideways-
+        # scrolling table box may be wider than the screen, and chart text stays readable.
+        narrow = ARTIFACTS / (
+            "live-page-420.png" if engine == "elasticsearch" else f"live-page-420-{engine}.png"
+        )
+        narrow.unlink(missing_ok=True)
+        measured = await open_in_chromium(tmp_path / "profile-420", url, NARROW, narrow, wait_refresh=True)
+        assert measured["scrollWidth"] <= NARROW, f"the page scrolls sideways at {NARROW} px: {measured}"
+        assert measured["right"] <= NARROW + 0.5, f"an element sticks out at {NARROW} px: {measured}"
+        assert measured["chartText"] is not None and measured["chartText"] >= 9, measured["chartText"]
+        assert f"{total_impressions:,}" in measured["text"] and "open" in measured["text"]
+        assert "top articles" in measured["text"] and "segment" in measured["text"]  # the controls show
+        width, height = png_size(narrow)
+        assert width == NARROW and height > 900, (width, height)  # the whole page, taller than one screen
+        assert narrow.stat().st_size > 30_000
     finally:
         deployment.stop_workers()
-        await es.indices.delete(
-            index=[deployment.index, schema.progress_index(deployment.index)], ignore_unavailable=True
-        )
-        for name in (deployment.index, schema.progress_index(deployment.index)):
-            await es.options(ignore_status=404).indices.delete_index_template(name=f"{name}-template")
+        await drop(es, deployment.index)
         await es.close()
 
 
@@ -368,28 +537,102 @@ class FakeRequest:
 
 
 async def test_elasticsearch_down_is_503_with_a_message_and_the_page_still_renders() -> None:
-    """Nothing listens on the port: the page says why, the fragment and the JSON are 503."""
-    settings = Settings(elasticsearch_url=f"http://127.0.0.1:{free_port()}", es_index="down-minutely")
+    """Nothing listens on the port: one sentence a person can act on, no traceback, status 503."""
+    port = free_port()
+    settings = Settings(elasticsearch_url=f"http://127.0.0.1:{port}", es_index="down-minutely")
     app, web = FakeApp(), FakeWeb()
     page = dashboard.register(app, settings)
     assert set(app.pages) == {"/dashboard", "/dashboard/fragment", "/dashboard/data.json"}
+    sentence = (
+        f"The search engine at http://127.0.0.1:{port} cannot be reached (connection refused); the worker "
+        "keeps what it counts in Kafka until it answers, so no count is lost"
+    )
     try:
         request = FakeRequest({"minutes": "5", "top": "3"}, "minutes=5&top=3")
         status, fragment = await app.pages["/dashboard/fragment"](web, request)
-        assert status == 503 and fragment.startswith('<p class="notice error">Elasticsearch query failed: ')
-        assert "ConnectionError" in fragment
+        assert status == 503 and fragment.startswith(f'<p class="notice error" role="alert">{sentence}. ')
         status, body = await app.pages["/dashboard/data.json"](web, request)
-        assert status == 503 and body["error"].startswith("Elasticsearch query failed: ")
+        assert (status, body["error"]) == (503, sentence)
         assert (body["minutes_requested"], body["minutes"], body["articles"]) == (5, [], [])
         status, html_page = await app.pages["/dashboard"](web, request)
-        assert status == 200 and "Elasticsearch query failed" in html_page
+        assert status == 503 and sentence in html_page and "retrying every 5 s" in html_page
         assert 'data-fragment-url="/dashboard/fragment?minutes=5&amp;top=3"' in html_page
+        assert 'id="ctl-minutes" name="minutes"' in html_page, "the controls still render"
+        for text in (fragment, html_page, json.dumps(body)):
+            assert "Traceback" not in text and "ConnectionError" not in text and "aiohttp" not in text
         # the client came from the one factory, with the settings' index
         assert page.client.client is not None and page.client.client.index == "down-minutely"
     finally:
         for receiver in app.on_shutdown:
             await receiver(app)
     assert page.client.client is None
+
+
+class AiohttpApp:
+    """Serves the live page's views over real HTTP with aiohttp (what Faust's web driver is), so a
+    browser can load the page without a worker, whose start-up would need the search engine."""
+
+    def __init__(self) -> None:
+        self.routes = aioweb.RouteTableDef()
+        self.on_shutdown: list[Any] = []
+        self.on_before_shutdown = self
+
+    def page(self, path: str) -> Any:
+        def add(view: Any) -> Any:
+            @self.routes.get(path)
+            async def handler(request: aioweb.Request) -> aioweb.StreamResponse:
+                return await view(AiohttpWeb(), request)  # type: ignore[no-any-return]
+
+            return view
+
+        return add
+
+    def connect(self, receiver: Any) -> Any:
+        self.on_shutdown.append(receiver)
+        return receiver
+
+
+class AiohttpWeb:
+    def html(self, text: str, status: int = 200) -> aioweb.Response:
+        return aioweb.Response(text=text, status=status, content_type="text/html")
+
+    def json(self, body: Any, status: int = 200) -> aioweb.Response:
+        return aioweb.json_response(body, status=status)
+
+
+async def test_elasticsearch_down_page_in_chromium_at_420_px(tmp_path: Path) -> None:
+    """The page whose client points at a closed port, as a phone shows it: the sentence, no overflow."""
+    chromium_path()
+    es_port = free_port()
+    app = AiohttpApp()
+    page = dashboard.register(
+        app, Settings(elasticsearch_url=f"http://127.0.0.1:{es_port}", es_index="down-i")
+    )
+    server = aioweb.Application()
+    server.add_routes(app.routes)
+    runner = aioweb.AppRunner(server)
+    await runner.setup()
+    web_port = free_port()
+    await aioweb.TCPSite(runner, "127.0.0.1", web_port).start()
+    try:
+        url = f"http://127.0.0.1:{web_port}/dashboard?minutes=15"
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            assert resp.status == 503 and "cannot be reached (connection refused)" in await resp.text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "live-page-es-down-420.png"
+        shot.unlink(missing_ok=True)
+        measured = await open_in_chromium(tmp_path / "profile-down", url, NARROW, shot, wait_refresh=False)
+        text = measured["text"]
+        assert (
+            f"The search engine at http://127.0.0.1:{es_port} cannot be reached (connection refused)" in text
+        )
+        assert "tries again by itself" in text and "Traceback" not in text and "ConnectionError" not in text
+        assert measured["status"] == "search engine failed · retrying every 5 s"
+        assert measured["scrollWidth"] <= NARROW and measured["right"] <= NARROW + 0.5, measured
+        assert png_size(shot)[0] == NARROW and shot.stat().st_size > 5_000
+    finally:
+        await runner.cleanup()
+        await page.close()
 
 
 async def test_the_auth_guard_stands_in_front_of_the_live_page() -> None:

@@ -1,14 +1,23 @@
-"""The live page's renderer (app/dashboard_render.py): Snapshot in, HTML/SVG/JSON out, no stack needed."""
+"""The live page's renderer (app/dashboard_render.py): Snapshot in, HTML/SVG/JSON out, no stack needed;
+and the pure parts of app/dashboard.py: the page's parameters and the sentence for a failing engine."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
+import pytest
+from elastic_transport import ApiResponseMeta, ConnectionTimeout, HttpHeaders, NodeConfig
+from elastic_transport import ConnectionError as TransportConnectionError
+from elasticsearch import ApiError
+
+from clickagg.app import dashboard
 from clickagg.app import dashboard_render as render
 from clickagg.app.dashboard import load_assets
+from clickagg.config import Settings
 from clickagg.core.documents import iso
-from clickagg.query import ArticleStat, MinuteTotals, SegmentSeries, WindowCounts
+from clickagg.es.errors import SearchEngineError, Unreachable
+from clickagg.query import DEFAULT_MIN_IMPRESSIONS, ArticleStat, MinuteTotals, SegmentSeries, WindowCounts
 
 W = 60_000
 T0 = int(datetime(2026, 1, 27, 12, 0, tzinfo=UTC).timestamp() * 1000)
@@ -68,11 +77,17 @@ def test_the_real_assets_are_the_static_files() -> None:
 
 
 def test_error_is_shown_escaped_and_carried_in_json() -> None:
-    failed = snapshot(error="Elasticsearch query failed: ConnectionError: boom <b>")
+    failed = snapshot(error="The search engine at http://es:9200 cannot be reached (boom <b>)")
     assert render.render_fragment(failed) == (
-        '<p class="notice error">Elasticsearch query failed: ConnectionError: boom &lt;b&gt;</p>'
+        '<p class="notice error" role="alert">The search engine at http://es:9200 cannot be reached '
+        "(boom &lt;b&gt;). Nothing to show until it answers; this page tries again by itself every few "
+        "seconds.</p>"
     )
-    assert failed.as_json()["error"].endswith("boom <b>") and failed.as_json()["minutes"] == []
+    assert failed.as_json()["error"].endswith("(boom <b>)") and failed.as_json()["minutes"] == []
+    page = render.render_page(failed, "/dashboard/fragment", ASSETS, 5)
+    assert '<span id="status" class="stale">search engine failed · retrying every 5 s</span>' in page
+    assert 'data-refresh-ms="5000"' in page, "the script keeps trying while the engine is down"
+    assert "Traceback" not in page
 
 
 def test_nice_ceiling_gives_round_axis_maxima() -> None:
@@ -151,3 +166,126 @@ def test_segment_chart_breaks_lines_where_a_minute_has_no_impressions() -> None:
     chart = render.segment_chart([SegmentSeries(1, 30, 6, 0.2, windows)])
     assert chart.count("<circle") == 1 and chart.count('<polyline class="series"') == 1
     assert "segment 1 <b>20.00%</b> <small>6 / 30</small>" in chart
+
+
+def test_open_minute_is_labelled_and_dashed_in_the_segment_chart_too() -> None:
+    s = live()
+    fragment = render.render_fragment(s)
+    assert fragment.count('class="open-label"') == 1 and ">open</text>" in fragment
+    # segment 3 has CTR in minutes 0, 2, 3 (1 has no impressions): a dot, then 2 -> 3 dashed (3 is open)
+    series = re.findall(r'<polyline class="series" stroke="[^"]+"([^>]*)points="([^"]+)"', fragment)
+    assert [(dash.strip(), len(points.split())) for dash, points in series] == [('stroke-dasharray="5 4"', 2)]
+    assert render.segment_chart(s.segments).count("stroke-dasharray") == 0, "no open flags: all solid"
+
+
+def test_controls_show_the_values_in_use_and_the_filters_in_the_ranking_hint() -> None:
+    controls = render.Controls(minutes=60, top=5, min_impressions=50, gender="female", segment="3")
+    s = render.Snapshot(**{**live().__dict__, "controls": controls})
+    page = render.render_page(s, "/dashboard/fragment?minutes=60", ASSETS, 5)
+    values = dict(re.findall(r'<input id="ctl-\w+" name="(\w+)"[^>]*value="([^"]*)"', page))
+    assert values == {
+        "minutes": "60",
+        "top": "5",
+        "min_impressions": "50",
+        "gender": "female",
+        "segment": "3",
+    }
+    assert f'max="{render.MAX_MINUTES}"' in page and f'max="{render.MAX_TOP}"' in page
+    assert '<form id="controls" method="get" action=""' in page and "aria-invalid" not in page
+    assert "in the window; gender female, segment 3" in page
+    assert '<a href="/dashboard/data.json?minutes=60">' in page
+    assert s.as_json()["query"] == {
+        "minutes": 60, "top": 5, "min_impressions": 50, "gender": "female", "segment": "3",
+    }  # fmt: skip
+
+
+def test_refused_parameters_keep_what_was_typed_and_stop_the_refresh() -> None:
+    typed = {"minutes": "0", "top": "", "min_impressions": "", "gender": '"><script>', "segment": ""}
+    s = snapshot(
+        controls=render.Controls.refused(typed, "minutes"), bad_request="minutes must be in 1..1440, got 0"
+    )
+    page = render.render_page(s, "/dashboard/fragment?minutes=0", ASSETS, 5)
+    assert re.search(r'<input id="ctl-minutes" name="minutes"[^>]*value="0"[^>]*aria-invalid="true"', page)
+    assert "<script>" not in page.replace("<script>fetch(", ""), "typed text is escaped"
+    assert "&quot;&gt;&lt;script&gt;" in page
+    assert "This page cannot show that: minutes must be in 1..1440, got 0." in page
+    assert 'data-refresh-ms="0"' in page and 'http-equiv="refresh"' not in page
+    data = s.as_json()
+    assert (data["error"], data["query"], data["minutes"]) == ("minutes must be in 1..1440, got 0", None, [])
+
+
+# --------------------------------------------------------------------------- app/dashboard.py, pure parts
+
+
+def test_parameters_default_and_parse() -> None:
+    assert dashboard.parse_controls({}) == render.Controls(
+        minutes=30, top=10, min_impressions=DEFAULT_MIN_IMPRESSIONS, gender="", segment=""
+    )
+    got = dashboard.parse_controls(
+        {"minutes": "90", "top": "3", "min_impressions": "0", "gender": " male ", "segment": "null"}
+    )
+    assert got == render.Controls(minutes=90, top=3, min_impressions=0, gender="male", segment="null")
+    assert dashboard.parse_controls({"minutes": " ", "top": ""}).minutes == 30  # an empty field: default
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "message"),
+    [
+        ({"minutes": "0"}, "minutes", "minutes must be in 1..1440, got 0"),
+        ({"minutes": "1441"}, "minutes", "minutes must be in 1..1440, got 1441"),
+        ({"minutes": "ten"}, "minutes", "minutes must be a whole number, got 'ten'"),
+        ({"top": "101"}, "top", "top must be in 1..100, got 101"),
+        (
+            {"min_impressions": "-1"},
+            "min_impressions",
+            "min_impressions must be in 0..4611686018427387904, got -1",
+        ),
+        ({"segment": "x"}, "segment", "segment must be an integer or 'null', got 'x'"),
+        (
+            {"n": "5"},
+            None,
+            "unknown parameter(s) n; the page takes gender, min_impressions, minutes, segment, top",
+        ),
+    ],
+)
+def test_bad_parameters_name_the_control(query: dict[str, str], name: str | None, message: str) -> None:
+    with pytest.raises(dashboard.BadParameter) as refused:
+        dashboard.parse_controls(query)
+    assert (str(refused.value), refused.value.name) == (message, name)
+
+
+def _meta(status: int) -> ApiResponseMeta:
+    return ApiResponseMeta(status, "HTTP/1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+
+
+REFUSED = TransportConnectionError(
+    "Connection error caused by: ClientConnectorError(Cannot connect to host 127.0.0.1:9 ssl:default "
+    "[Connect call failed ('127.0.0.1', 9)])"
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "sentence"),
+    [
+        (REFUSED, "The search engine at https://es.example:9243 cannot be reached (connection refused); "
+         "the worker keeps what it counts in Kafka until it answers, so no count is lost"),
+        (ConnectionTimeout("Connection timed out"), "cannot be reached (no answer in time)"),
+        (Unreachable("Connection refused by 10.0.0.1:9200"), "cannot be reached (connection refused)"),
+        (ApiError("security_exception", _meta(401), {}), "refused the credentials (HTTP 401): check "
+         "ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD"),
+        (SearchEngineError("boom", status=500), "failed the query (HTTP 500, SearchEngineError)"),
+    ],
+)  # fmt: skip
+def test_engine_failure_is_one_sentence_without_secrets_or_internals(exc: Exception, sentence: str) -> None:
+    settings = Settings(elasticsearch_url="https://elastic:s3cret@es.example:9243/")
+    said = dashboard.engine_failure(exc, settings)
+    assert sentence in said and said.startswith("The search engine at https://es.example:9243 ")
+    assert "s3cret" not in said and "elastic:" not in said and "ClientConnectorError" not in said
+    assert "\n" not in said and isinstance(exc, dashboard.SEARCH_ENGINE_ERRORS)
+
+
+def test_engine_failure_names_a_cloud_deployment_not_its_id() -> None:
+    settings = Settings(elastic_cloud_id="prod:ZXMuZXhhbXBsZSRhYmMkZGVm")
+    said = dashboard.engine_failure(REFUSED, settings)
+    assert said.startswith("The search engine at the Elastic Cloud deployment (ELASTIC_CLOUD_ID) cannot be")
+    assert "ZXMu" not in said
