@@ -76,10 +76,34 @@ def _service(services: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return svc
 
 
-def _env(svc: dict[str, Any]) -> dict[str, str]:
-    """A service's ``environment`` as a dict of strings (mapping or ``KEY=VALUE`` list form)."""
-    raw = svc.get("environment") or {}
+def _env_files(svc: dict[str, Any]) -> dict[str, str]:
+    """The service's env files from the repository, merged in order (a later file wins), as Compose
+    does. Optional files (``required: false``, e.g. a user's ./clickagg.env) are not read: they are
+    not part of the repository, and the tests must not depend on one a developer has locally."""
+    entries = svc.get("env_file") or []
     env: dict[str, str] = {}
+    for entry in [entries] if isinstance(entries, str) else entries:
+        path, required = (
+            (entry, True) if isinstance(entry, str) else (entry["path"], entry.get("required", True))
+        )
+        if not required:
+            continue
+        file = COMPOSE_FILE.parent / path
+        assert file.is_file(), f"env file {path} does not exist"
+        for line in file.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                key, sep, value = line.partition("=")
+                assert sep, f"{path}: not KEY=VALUE: {line!r}"
+                env[key.strip()] = value.strip()
+    return env
+
+
+def _env(svc: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as the container sees it: its env files, then ``environment``
+    (mapping or ``KEY=VALUE`` list form), which Compose gives precedence."""
+    raw = svc.get("environment") or {}
+    env: dict[str, str] = _env_files(svc)
     if isinstance(raw, dict):
         for key, value in raw.items():
             if value is None:
@@ -457,6 +481,17 @@ def test_worker_takes_connection_settings_from_an_optional_env_file(
     """README "Connecting to your clusters": ./clickagg.env, optional, for KAFKA_* / ELASTICSEARCH_*."""
     entries = services["worker"].get("env_file") or []
     assert {"path": "./clickagg.env", "required": False} in entries
+
+
+def test_the_users_env_file_overrides_every_default(services: dict[str, dict[str, Any]]) -> None:
+    """Compose ranks `environment:` above every env file, and a later env file above an earlier one:
+    so the worker's defaults are an env file listed before ./clickagg.env and `environment:` is
+    empty, or a KAFKA_BOOTSTRAP_SERVERS in clickagg.env would silently lose to kafka:29092."""
+    worker = services["worker"]
+    assert not worker.get("environment"), "anything in environment: would beat ./clickagg.env"
+    entries = worker["env_file"]
+    assert entries[-1] == {"path": "./clickagg.env", "required": False}, "clickagg.env must come last"
+    assert _env_files(worker)["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:29092"
 
 
 # --------------------------------------------------------------------------- profiles

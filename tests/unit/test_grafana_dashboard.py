@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from clickagg.metrics_catalogue import CATALOGUE, PROCESS_FAMILIES
+from tests.unit.test_compose import _env
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = ROOT / "dashboards" / "grafana"
@@ -265,4 +266,4 @@ def test_prometheus_scrapes_every_worker_at_its_web_port(compose: dict[str, Any]
     targets = {t for group in job["static_configs"] for t in group["targets"]}
     workers = {name for name, svc in services.items() if svc.get("command") == ["worker"]}
     assert workers == {"worker", "worker-opensearch"}
-    assert targets == {f"{name}:{services[name]['environment']['WEB_PORT']}" for name in workers}
+    assert targets == {f"{name}:{_env(services[name])['WEB_PORT']}" for name in workers}
