@@ -33,10 +33,6 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from elastic_transport import ConnectionError as TransportConnectionError
-from elastic_transport import ConnectionTimeout, TlsError, TransportError
-from elasticsearch import ApiError
-
 from clickagg.app.api import LazyClient
 from clickagg.app.auth import guarded
 from clickagg.app.dashboard_render import Assets, Controls, Snapshot, render_fragment, render_page
@@ -52,10 +48,11 @@ from clickagg.query import (
     parse_segment,
 )
 
-# What a search-engine failure can raise on its way up from QueryClient: the port's base class and,
-# until every read goes through the port, the elasticsearch-py / elastic-transport classes. Catch
-# this tuple (never the classes one by one) so dropping the last two is a one-line change.
-SEARCH_ENGINE_ERRORS: tuple[type[Exception], ...] = (SearchEngineError, ApiError, TransportError)
+# What a search-engine failure raises on its way up from QueryClient, for the page and the optimizer
+# poller. Since QueryClient reads through the search-engine port (clickagg.es.port), only the port's
+# base class: the adapters translate elasticsearch-py's and opensearch-py's own errors (the original
+# chained as __cause__). One tuple, so a client class that ever needs catching again is one line.
+SEARCH_ENGINE_ERRORS: tuple[type[Exception], ...] = (SearchEngineError,)
 
 DEFAULT_MINUTES = 30
 MAX_MINUTES = 24 * 60
@@ -137,7 +134,9 @@ def _network_reason(text: str) -> str:
         ("timed out", "no answer in time"),
         ("timeout", "no answer in time"),
         ("certificate", "TLS certificate not accepted"),
-        ("ssl", "TLS handshake failed"),
+        ("tlserror", "TLS handshake failed"),
+        ("sslerror", "TLS handshake failed"),
+        ("handshake", "TLS handshake failed"),
     ):
         if needle in lowered:
             return reason
@@ -152,18 +151,8 @@ def engine_failure(exc: BaseException, settings: Settings) -> str:
     """
     where = _where(settings)
     status = getattr(exc, "status", None)
-    if isinstance(exc, ApiError):
-        status = exc.meta.status
-    # str() of an elastic-transport error is only its class name: its text is in .message
-    parts = (exc, getattr(exc, "message", ""), getattr(exc, "reason", ""), exc.__cause__)
-    text = " ".join(str(part) for part in parts if part)
-    if status is None or isinstance(exc, TransportConnectionError | ConnectionTimeout | TlsError):
-        if isinstance(exc, ConnectionTimeout):
-            cause = "no answer in time"
-        elif isinstance(exc, TlsError):
-            cause = "TLS handshake failed"
-        else:
-            cause = _network_reason(text)
+    if status is None:  # no HTTP answer (the port's Unreachable): why, from its text
+        cause = _network_reason(f"{exc} {getattr(exc, 'reason', '')}")
         hint = " (check ELASTICSEARCH_CA_CERTS / ELASTICSEARCH_SSL_FINGERPRINT)" if "TLS" in cause else ""
         return (
             f"The search engine at {where} cannot be reached ({cause}){hint}; the worker keeps what it "
@@ -174,8 +163,8 @@ def engine_failure(exc: BaseException, settings: Settings) -> str:
             f"The search engine at {where} refused the credentials (HTTP {status}): check "
             "ELASTICSEARCH_API_KEY or ELASTICSEARCH_USERNAME / ELASTICSEARCH_PASSWORD"
         )
-    kind = getattr(exc, "error", "") if isinstance(exc, ApiError) else type(exc).__name__
-    return f"The search engine at {where} failed the query (HTTP {status}, {kind})"
+    reason = " ".join(str(getattr(exc, "reason", "") or exc).split())[:160]
+    return f"The search engine at {where} failed the query (HTTP {status}: {reason})"
 
 
 async def gather_snapshot(
