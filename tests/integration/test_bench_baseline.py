@@ -1,7 +1,8 @@
 """The naive-Faust baseline of the benchmark, run as the bench runs it: a subprocess on the real stack.
 
 Its numbers are only worth comparing if its results are right, so the documents it writes are
-checked against counts computed here, independently, from what was produced.
+checked against counts computed here, independently, from what was produced; on either search
+engine (it writes through the port, like the bench).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_scan
 
+from clickagg.config import Settings
+from clickagg.es import engines
+from clickagg.es.port import SearchEngine
 from clickagg.kafka_util import ensure_topics
 from clickagg.stack.layout import StackLayout
 from tests.integration.conftest import free_port
@@ -75,11 +77,17 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[int, int, byte
         await producer.stop()
 
 
-def run_baseline(stack: StackLayout, topic: str, csv: Path, run_id: str, max_events: int, *extra: str) -> Any:
+def engine_url(stack: StackLayout, engine: str) -> str:
+    return stack.es_url if engine == "elasticsearch" else f"http://127.0.0.1:{stack.opensearch_port}"
+
+
+def run_baseline(
+    stack: StackLayout, engine: str, topic: str, csv: Path, run_id: str, max_events: int, *extra: str
+) -> Any:
     cmd = [
         sys.executable, "-m", "clickagg.bench.baseline",
         "--bootstrap", stack.kafka_bootstrap, "--topic", topic, "--users-csv", str(csv),
-        "--es-url", stack.es_url, "--index", run_id, "--app-id", run_id,
+        "--es-url", engine_url(stack, engine), "--engine", engine, "--index", run_id, "--app-id", run_id,
         "--max-events", str(max_events), "--window-seconds", "60", "--web-port", str(free_port()), *extra,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=120)
@@ -89,18 +97,22 @@ def run_baseline(stack: StackLayout, topic: str, csv: Path, run_id: str, max_eve
     return orjson.loads(lines[0])
 
 
-async def documents(es_url: str, index: str) -> list[dict[str, Any]]:
-    es = AsyncElasticsearch(es_url)
+def search_engine(stack: StackLayout, engine: str) -> SearchEngine:
+    return engines.search_engine(Settings(elasticsearch_url=engine_url(stack, engine), search_engine=engine))
+
+
+async def documents(stack: StackLayout, engine: str, index: str) -> list[dict[str, Any]]:
+    es = search_engine(stack, engine)
     try:
-        return [hit async for hit in async_scan(es, index=index, query={"query": {"match_all": {}}})]
+        return [hit async for hit in es.scan(index, {"query": {"match_all": {}}})]
     finally:
         await es.close()
 
 
-async def cleanup(stack: StackLayout, run_id: str, topic: str) -> None:
-    es = AsyncElasticsearch(stack.es_url)
+async def cleanup(stack: StackLayout, engine: str, run_id: str, topic: str) -> None:
+    es = search_engine(stack, engine)
     try:
-        await es.options(ignore_status=404).indices.delete(index=run_id)
+        await es.delete_index(run_id, missing_ok=True)
     finally:
         await es.close()
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
@@ -123,7 +135,7 @@ def per_minute(rows: Expected) -> dict[int, tuple[int, int]]:
 
 
 async def test_baseline_counts_every_window_exactly_and_reports_one_json_line(
-    stack: StackLayout, tmp_path: Path
+    stack: StackLayout, engine: str, tmp_path: Path
 ) -> None:
     run_id = f"bench-baseline-{uuid.uuid4().hex[:10]}"
     topic = f"{run_id}-events"
@@ -137,7 +149,7 @@ async def test_baseline_counts_every_window_exactly_and_reports_one_json_line(
     assert await ensure_topics(stack.kafka_bootstrap, {topic: 2}) == {topic: 2}
     try:
         await produce(stack.kafka_bootstrap, topic, records)
-        result = await asyncio.to_thread(run_baseline, stack, topic, csv, run_id, len(records))
+        result = await asyncio.to_thread(run_baseline, stack, engine, topic, csv, run_id, len(records))
 
         assert set(result) == {"events", "invalid", "seconds", "events_per_s", "docs", "write_seconds"}
         assert result["events"] == len(records) - invalid
@@ -145,7 +157,7 @@ async def test_baseline_counts_every_window_exactly_and_reports_one_json_line(
         assert result["seconds"] > 0 and result["events_per_s"] > 0
         assert result["docs"] == len(expected)
 
-        hits = await documents(stack.es_url, run_id)
+        hits = await documents(stack, engine, run_id)
         got: Expected = {}
         for hit in hits:
             doc = hit["_source"]
@@ -158,7 +170,7 @@ async def test_baseline_counts_every_window_exactly_and_reports_one_json_line(
         assert per_minute(got) == per_minute(expected)
         assert got == expected
     finally:
-        await cleanup(stack, run_id, topic)
+        await cleanup(stack, engine, run_id, topic)
 
 
 async def test_baseline_stops_when_the_topic_is_exhausted(stack: StackLayout, tmp_path: Path) -> None:
@@ -175,7 +187,7 @@ async def test_baseline_stops_when_the_topic_is_exhausted(stack: StackLayout, tm
         await produce(stack.kafka_bootstrap, topic, records)
         started = time.monotonic()
         result = await asyncio.to_thread(
-            run_baseline, stack, topic, csv, run_id, 1_000_000, "--idle-seconds", "2"
+            run_baseline, stack, "elasticsearch", topic, csv, run_id, 1_000_000, "--idle-seconds", "2"
         )
         assert time.monotonic() - started < 60
         assert (result["events"], result["invalid"], result["docs"]) == (
@@ -183,9 +195,9 @@ async def test_baseline_stops_when_the_topic_is_exhausted(stack: StackLayout, tm
             invalid,
             len(expected),
         )
-        hits = await documents(stack.es_url, run_id)
+        hits = await documents(stack, "elasticsearch", run_id)
         assert sum(h["_source"]["impression"] + h["_source"]["click"] for h in hits) == sum(
             i + c for i, c in expected.values()
         )
     finally:
-        await cleanup(stack, run_id, topic)
+        await cleanup(stack, "elasticsearch", run_id, topic)
