@@ -31,12 +31,19 @@ environment:
 The ports must be those of the stack in CLICKAGG_STACK_DIR: another port needs another stack dir."""
 
 
-def _settings(args: argparse.Namespace, **overrides: object) -> config.Settings:
-    """Settings of a short command, and its logging set up from them (stderr, LOG_LEVEL, LOG_FORMAT)."""
+def _settings(args: argparse.Namespace, quiet: bool = False, **overrides: object) -> config.Settings:
+    """Settings of a command, and its logging set up from them (stderr, LOG_LEVEL, LOG_FORMAT).
+
+    quiet: a command whose answer is its output (produce, query) logs warnings and errors only,
+    unless LOG_LEVEL=DEBUG; its INFO lines would only stand between a person and the answer.
+    """
     if getattr(args, "debug", False):
         overrides["log_level"] = "DEBUG"
     settings = config.load(args, **overrides)
-    logs.setup(settings.log_level, settings.log_format)
+    level = settings.log_level
+    if quiet and level.upper() == "INFO":
+        level = "WARNING"
+    logs.setup(level, settings.log_format)
     return settings
 
 
@@ -75,7 +82,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _produce(args: argparse.Namespace) -> int:
     from clickagg.produce import check_jsonl, jsonl_records, send, synthetic_records
 
-    settings = _settings(args)
+    settings = _settings(args, quiet=True)
     if args.file:
         path = Path(args.file)
         check_jsonl(path, settings.event_time_field, send_invalid=args.send_invalid)
@@ -91,7 +98,7 @@ def _produce(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from clickagg import query_cli
 
-    return query_cli.run(_settings(args), args)
+    return query_cli.run(_settings(args, quiet=True), args)
 
 
 def _config(args: argparse.Namespace) -> int:
