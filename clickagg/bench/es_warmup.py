@@ -75,9 +75,14 @@ async def warm_up(settings: Settings, index: str, docs: int) -> dict[str, Any]:
         await es.refresh(index)
         indexed = await es.count(index)
     finally:
-        for name in (index, schema.progress_index(index)):
-            await es.delete_index(name, missing_ok=True)
-            await es.delete_index_template(schema.template_name(name), missing_ok=True)
+        # Everything the install and the writes made is named `index...` (the index or the alias and
+        # its indices, the progress index, their templates): concrete names only, for aliases and
+        # `action.destructive_requires_name` clusters.
+        concrete = list(await es.indices(f"{index}*"))
+        if concrete:
+            await es.delete_index(",".join(concrete))
+        for template in await es.get_index_templates(f"{index}*"):
+            await es.delete_index_template(template["name"])
         sink.close()
         post.close()
         await es.close()
