@@ -13,6 +13,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from clickagg import clients
 from clickagg.aio import quietly
 from clickagg.config import ConfigError, Settings
@@ -61,8 +63,13 @@ async def send(
                     await asyncio.sleep(ahead)
         for fut in pending:
             await fut
+    except KafkaError as exc:  # e.g. the broker went away, or the topic refuses the records
+        raise ProduceError(
+            f"Kafka at {settings.kafka_bootstrap_servers} failed while sending to {topic} "
+            f"(about {count} events sent): {type(exc).__name__}: {exc}"
+        ) from exc
     finally:
-        await producer.stop()
+        await quietly(producer.stop())
     return count
 
 
