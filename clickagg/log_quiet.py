@@ -20,6 +20,7 @@ import time
 
 NOISY = ("aiokafka", "elastic_transport", "opensearch", "urllib3", "kafka")
 CHATTY = ("faust", "mode")  # below WARNING: start-up and shutdown steps
+REDIRECT = "mode.redirect"  # what the process prints (Faust turns stdout/stderr into this logger): kept
 EVERY_S = 30.0
 STARTUP_S = 60.0  # a new group's coordinator is "not available" for a few seconds: normal, not news
 
@@ -40,7 +41,9 @@ class QuietLibraries(logging.Filter):
         self.held: dict[tuple[str, object], int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        chatty = record.name.startswith(CHATTY) and record.levelno < logging.WARNING
+        chatty = (
+            record.name.startswith(CHATTY) and record.levelno < logging.WARNING and record.name != REDIRECT
+        )
         if not chatty and not record.name.startswith(NOISY):
             return True
         if logging.getLogger().isEnabledFor(logging.DEBUG):

@@ -33,6 +33,7 @@ def test_faust_start_up_chatter_only_when_debugging(root_level: None) -> None:
     assert not quiet.filter(line("mode.services", logging.INFO, "[^Worker]: Ready"))
     assert quiet.filter(line("faust.worker", logging.WARNING, "something Faust warns about"))
     assert quiet.filter(line("clickagg.app.worker", logging.INFO, "ready: live page http://x/dashboard"))
+    assert quiet.filter(line("mode.redirect", logging.INFO, "printed by the process"))  # never swallowed
     logging.getLogger().setLevel(logging.DEBUG)
     assert quiet.filter(line("faust.worker", logging.INFO, "[^--Monitor]: Starting..."))
 
