@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 
 from clickagg.stack.layout import StackError
+
+PROGRESS_EVERY_S = 15.0
 
 
 def require_tool(name: str, hint: str) -> str:
@@ -46,11 +50,33 @@ def fetch_jars(pom_resource: str, version: str, lib_dir: Path, log: Path) -> Non
             "dependency:copy-dependencies",
             f"-DoutputDirectory={lib_dir}",
         ]
-        with log.open("ab") as out:
-            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        raise StackError(f"downloading {pom_resource.split('-')[0]} {version} with Maven failed; see {log}")
+        what = f"{pom_resource.split('-')[0]} {version}"
+        returncode = _run_with_progress(cmd, what, lib_dir, log)
+    if returncode != 0:
+        raise StackError(f"downloading {what} with Maven failed; see {log}")
     marker.write_text(version)
+
+
+def _run_with_progress(cmd: list[str], what: str, lib_dir: Path, log: Path) -> int:
+    """Maven's output goes to the log; the person waiting sees a start line, a line every
+    PROGRESS_EVERY_S and a summary (jars, size, time) on stderr, so a first `stack up` never looks stuck."""
+    every_s = PROGRESS_EVERY_S
+    started = time.monotonic()
+    print(f"downloading {what} from Maven Central (first start only; Maven's output: {log})", file=sys.stderr)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                returncode = proc.wait(timeout=every_s)
+                break
+            except subprocess.TimeoutExpired:
+                print(f"  still downloading {what} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    if returncode == 0:
+        jars = list(lib_dir.glob("*.jar"))
+        size_mb = sum(j.stat().st_size for j in jars) / 1e6
+        took = time.monotonic() - started
+        print(f"downloaded {what}: {len(jars)} jars, {size_mb:.0f} MB in {took:.0f} s", file=sys.stderr)
+    return returncode
 
 
 def compile_es_launcher(lib_dir: Path, out_dir: Path, log: Path) -> None:
