@@ -22,6 +22,7 @@ from clickagg.config import Settings
 from clickagg.core import commit_meta, dead_letters, envelope
 from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
+from clickagg.core.days import expire_before_ms
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.plans import IdlePlan
 from clickagg.core.watermarks import SourceClock
@@ -193,6 +194,7 @@ class PartialCounter:
 
     async def _commit_batch(self, task: SourceTask, records: list[Any]) -> None:
         # One reference snapshot per batch: swaps happen between batches, atomically.
+        now = now_ms()
         acc, rejected = aggregate_batch(
             records,
             self.reference.table.lookup,
@@ -200,8 +202,9 @@ class PartialCounter:
             self.s.window_ms,
             self.s.lateness_ms,
             self.s.event_time_field or None,
-            now_ms(),
+            now,
             self.s.max_future_seconds * 1000,
+            expire_before_ms(now, self.s.retention_days),
         )
         next_offset = records[-1].offset + 1
         task.consumed = next_offset

@@ -23,6 +23,7 @@ from clickagg import clients
 from clickagg.aio import Backoff, OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, envelope
+from clickagg.core.days import expire_before_ms
 from clickagg.core.documents import iso
 from clickagg.core.plans import FlushPlan, any_live
 from clickagg.core.watermarks import NO_WATERMARK
@@ -51,6 +52,7 @@ class ProgressWrite(NamedTuple):
     version: int
     source: dict[str, Any]
     tp: TopicPartition
+    window_start: int = 0  # a DocWrite field; the progress index is one index, not daily
 
 
 COMMIT_DEADLINE_S = 30.0  # an offset commit that takes longer fails the stage (restart, new clients)
@@ -65,7 +67,7 @@ class WindowWriter:
         self.s = settings
         self.es = es
         self.post = ThreadedBulkPost(engines.search_bulk(settings, timeout_s=30))
-        self.sink = BulkSink(self.post, settings.es_index)
+        self.sink = BulkSink(self.post, settings.es_index, daily=True)
         self.progress_sink = BulkSink(self.post, schema.progress_index(settings.es_index), concurrency=1)
         self.progress_written: dict[TopicPartition, int] = {}
         self.refresh = RefreshPolicy()
@@ -126,10 +128,12 @@ class WindowWriter:
                 finals = 0
                 live_close = False  # a live window closed: its finals go out now, not a second later
                 live_from = self._live_from()
+                expire_before = expire_before_ms(int(time.time() * 1000), self.s.retention_days)
                 for tp, records in batches.items():
                     state = self.states.get(tp)
                     if state is None:
                         continue
+                    state.expire_before = expire_before
                     position = self.positions[tp]
                     for record in records:
                         if record.offset < position:
@@ -279,7 +283,7 @@ class WindowWriter:
                 }
             )
             headers = [
-                ("reason", b"late"),
+                ("reason", row.reason.encode()),
                 ("stage", b"2"),
                 ("source.partition", str(row.source).encode()),
                 ("partials.partition", str(tp.partition).encode()),
@@ -287,10 +291,20 @@ class WindowWriter:
             ]
             sent.append(await self.late_producer.send(self.s.dlq, value, headers=headers))
         await asyncio.gather(*sent)
-        METRICS.inc("late_rows_total", len(late))
-        log.warning(
-            "%d rows arrived for windows already final: sent to %s (reason late)", len(late), self.s.dlq
-        )
+        expired = sum(1 for _, row in late if row.reason == "expired")
+        if len(late) > expired:
+            METRICS.inc("late_rows_total", len(late) - expired)
+            log.warning(
+                "%d rows arrived for windows already final: sent to %s (reason late)", len(late) - expired, self.s.dlq
+            )
+        if expired:
+            METRICS.inc("expired_rows_total", expired)
+            log.warning(
+                "%d rows arrived for days past RETENTION_DAYS=%d: sent to %s (reason expired)",
+                expired,
+                self.s.retention_days,
+                self.s.dlq,
+            )
 
     def _live_from(self) -> float:
         """The first live window start now (clickagg.core.windows.live_from: the one definition)."""

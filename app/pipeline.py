@@ -17,7 +17,7 @@ from clickagg.agents.partial_counts import PartialCounter
 from clickagg.agents.window_writer import WindowWriter
 from clickagg.aio import Backoff, quietly
 from clickagg.config import Settings
-from clickagg.es import engines, schema
+from clickagg.es import engines, retention, schema
 from clickagg.es.ownership import Owner, OwnershipError
 from clickagg.es.port import SearchEngine
 from clickagg.health import HEALTH, note_bad, note_good, note_stage_failed
@@ -42,6 +42,7 @@ class Pipeline:
         self.tasks: list[asyncio.Task[Any]] = []
         self.poller: asyncio.Task[Any] | None = None
         self.prober: asyncio.Task[Any] | None = None
+        self.retainer: asyncio.Task[Any] | None = None
 
     async def start(self) -> None:
         s = self.s
@@ -53,6 +54,7 @@ class Pipeline:
         self.es = engines.search_engine(s, timeout_s=30)
         log.info("Kafka: %s; search engine: %s", clients.describe_kafka(s), engines.describe_es(s))
         await self._install_schema()
+        log.info("search engine: %s (SEARCH_ENGINE=%s)", self.es.kind, s.search_engine)
         self.ready["elasticsearch"] = True
         counts = await ensure_topics(s, {s.events_topic: 1})
         sources = counts[s.events_topic]
@@ -78,6 +80,7 @@ class Pipeline:
         ]
         self.poller = asyncio.create_task(self.reference.poll_forever(s.reference_reload_seconds))
         self.prober = asyncio.create_task(self._probe())
+        self.retainer = asyncio.create_task(self._retain())
         log.info(
             "worker running: %s partitions in, %s partials partitions", sources, counts[s.partials_topic]
         )
@@ -134,6 +137,22 @@ class Pipeline:
                 except TimeoutError:
                     pass
 
+    async def _retain(self) -> None:
+        """Retention at start and then hourly (clickagg.es.retention); a failure waits for the next run."""
+        assert self.es is not None
+        owner, warned = Owner.of(self.s), set[str]()
+        while not self.stopping.is_set():
+            try:
+                await retention.apply_retention(
+                    self.es, self.s.es_index, owner, self.s.retention_days, int(time.time() * 1000), warned
+                )
+            except Exception as exc:
+                log.warning("retention: could not list or delete old daily indices (%s); next try in an hour", exc)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), retention.RUN_EVERY_S)
+            except TimeoutError:
+                pass
+
     async def _probe(self) -> None:
         """Every few seconds: can we reach Kafka and Elasticsearch? (readiness and the log say so)."""
         s = self.s
@@ -178,6 +197,8 @@ class Pipeline:
             self.poller.cancel()
         if self.prober is not None:
             self.prober.cancel()
+        if self.retainer is not None:
+            self.retainer.cancel()
         if self.tasks:
             log.info("stopping the stages")
             _, pending = await asyncio.wait(self.tasks, timeout=30)

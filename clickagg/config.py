@@ -41,6 +41,7 @@ class Settings:
     reference_max_bad_ratio: float = 0.01
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
+    retention_days: int = 30  # daily indices older than this are deleted (0: keep everything)
     log_level: str = "INFO"
     log_format: str = "text"  # or json: one ECS document per line (ecs-logging), for log shippers
     # Tuning (measured in BENCHMARKS.md; the defaults are what the benchmark runs with).
@@ -120,6 +121,8 @@ class Settings:
                 raise ConfigError(f"{name.upper()} must be a positive integer, got {getattr(self, name)}")
         if self.producer_linger_ms < 0:
             raise ConfigError(f"PRODUCER_LINGER_MS must be >= 0, got {self.producer_linger_ms}")
+        if self.retention_days < 0:
+            raise ConfigError(f"RETENTION_DAYS must be >= 0 (0 keeps every day), got {self.retention_days}")
         if self.max_future_seconds < 0:
             raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:

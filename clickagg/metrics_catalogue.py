@@ -82,6 +82,16 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "counter",
         "Stage-2 partial rows for windows already final, sent to the dead-letter topic.",
     ),
+    MetricSpec(
+        "expired_rows_total",
+        "counter",
+        "Stage-2 partial rows for days past RETENTION_DAYS, sent to the dead-letter topic (reason expired).",
+    ),
+    MetricSpec(
+        "indices_deleted_total",
+        "counter",
+        "Daily indices deleted by retention (RETENTION_DAYS), this deployment's only.",
+    ),
     # --- the sink
     MetricSpec(
         "documents_written_total",

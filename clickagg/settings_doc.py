@@ -26,6 +26,7 @@ HELP: dict[str, str] = {
     "reference_max_bad_ratio": "a reference file with a larger fraction (0..1) of malformed rows is refused",
     "flush_interval_seconds": "how often stage 2 upserts the changed documents of live windows",
     "max_future_seconds": "an event more than this ahead of the worker's clock is a dead letter, reason future",
+    "retention_days": "daily indices older than this many days are deleted and their events dead-lettered as expired (0: keep everything)",
     "log_level": "DEBUG, INFO, WARNING or ERROR; DEBUG adds tracebacks and every client-library line",
     "log_format": "text, or json (one ECS document per line, for log shippers)",
     "stage1_max_records": "tuning: records per stage-1 batch",

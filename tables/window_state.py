@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from clickagg.core.days import NEVER
 from clickagg.core.documents import document
 from clickagg.core.keys import GroupKey, doc_id
 from clickagg.core.watermarks import NO_WATERMARK, MinWatermark
@@ -23,12 +24,14 @@ Rest = tuple[str | None, int | None, int]  # (gender, segment_id, article_id)
 
 
 class LateRow(NamedTuple):
-    """A row that reached a window already final: never dropped silently, dead-lettered by stage 2."""
+    """A row that reached a window already final, or a day past retention: never dropped silently,
+    dead-lettered by stage 2 with its reason."""
 
     offset: int  # partials offset of its envelope
     source: int  # source partition
     window_start: int
     row: tuple[Any, ...]  # (gender, segment_id, article_id, impressions, clicks)
+    reason: str = "late"  # or "expired"
 
 
 class Write(NamedTuple):  # a tuple, not a frozen dataclass: ~1.4M are built per 5M events
@@ -58,6 +61,9 @@ class WindowState:
     version: int = 0  # 1 + the offset of the last envelope applied
     late: list[LateRow] = field(default_factory=list)  # taken by the writer with take_late()
     late_rows: int = 0
+    # Windows starting before this are past retention (clickagg.core.days.expire_before_ms, set by
+    # the writer from the clock before each batch): their rows are dead letters, reason expired.
+    expire_before: int = NEVER
 
     def load(self, key: GroupKey, impressions: int, clicks: int, version: int) -> None:
         """Restore an open document read back from Elasticsearch after a restart or rebalance."""
@@ -74,9 +80,13 @@ class WindowState:
         span = self.window_ms + self.lateness_ms  # a window closes at start + span
         closed_below = self.closed_below
         windows, dirty, dirty_from = self.windows, self.dirty, self.dirty_from
+        expire_before = self.expire_before
         for start, rows in envelope["windows"]:
             if start + span <= closed_below:
                 self._late(offset, envelope["src"], start, rows)
+                continue
+            if start < expire_before:
+                self._late(offset, envelope["src"], start, rows, "expired")
                 continue
             bucket = windows.get(start)
             if bucket is None:
@@ -103,11 +113,11 @@ class WindowState:
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
         self.version = version
 
-    def _late(self, offset: int, source: int, start: int, rows: list[Any]) -> None:
+    def _late(self, offset: int, source: int, start: int, rows: list[Any], reason: str = "late") -> None:
         if self.replay_below is None or offset < self.replay_below:
-            return  # a replay of an envelope applied before the restart: that window is final
+            return  # a replay of an envelope applied before the restart: its rows' fate is decided
         self.late_rows += len(rows)
-        self.late.extend(LateRow(offset, source, start, tuple(row)) for row in rows)
+        self.late.extend(LateRow(offset, source, start, tuple(row), reason) for row in rows)
 
     def take_late(self) -> list[LateRow]:
         late, self.late = self.late, []

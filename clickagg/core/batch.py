@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from clickagg.core.aggregate import Counts
+from clickagg.core.days import NEVER
 from clickagg.core.events import CLICK, IMPRESSION, MAX_ID, parse_event
 from clickagg.core.keys import GroupKey
 from clickagg.core.watermarks import SourceClock
@@ -34,6 +35,7 @@ def aggregate_batch(
     time_field: str | None,
     now_ms: int,
     max_future_ms: int = DEFAULT_MAX_FUTURE_MS,
+    expire_before_ms: int = NEVER,
 ) -> tuple[dict[GroupKey, Counts], list[tuple[Any, str]]]:
     """records need `.value` (bytes) and `.timestamp` (ms). Returns partial counts and rejects.
 
@@ -42,7 +44,9 @@ def aggregate_batch(
     late (observed: one record 90 s ahead dead-lettered 2,365 valid events). A future-dated event
     still counts, in its own window, which closes only when its time really comes; one more than
     max_future_ms ahead is rejected as "future". A record whose window closed under the watermark
-    (end + lateness <= watermark) is rejected as "late".
+    (end + lateness <= watermark) is rejected as "late". One whose window starts before
+    expire_before_ms (clickagg.core.days: its day is past RETENTION_DAYS, its index deleted or about
+    to be) is rejected as "expired": never written into a recreated old index.
     """
     acc: dict[GroupKey, Counts] = {}
     rejected: list[tuple[Any, str]] = []
@@ -88,6 +92,9 @@ def aggregate_batch(
             rejected.append((record, "bad_timestamp" if ts > last_start else "future"))
             continue
         start = ts - ts % window_ms
+        if start < expire_before_ms:  # before "late": the day itself is gone, whatever the watermark
+            rejected.append((record, "expired"))
+            continue
         if start + window_ms + lateness_ms <= watermark:
             rejected.append((record, "late"))
             continue

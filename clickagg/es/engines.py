@@ -90,7 +90,7 @@ def engine_kind(s: Settings) -> str:
     key = s.elasticsearch_url
     if key not in _DETECTED:
         _DETECTED[key] = _ask_node(s)
-        log.info(
+        log.debug(
             "search engine at %s: %s (SEARCH_ENGINE=auto; set it to skip the question)", key, _DETECTED[key]
         )
     return _DETECTED[key]

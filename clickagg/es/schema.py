@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from clickagg.config import Settings
+from clickagg.core.days import daily_index, day_of_index, index_patterns
 from clickagg.core.documents import DOCUMENT_MAPPING
 from clickagg.es import engines
 from clickagg.es.errors import BadRequest, NotFound
@@ -69,17 +71,21 @@ def template_name(index: str) -> str:
 
 @dataclass(frozen=True)
 class _Target:
-    """One index clickagg writes (the documents index or its progress index), with its template."""
+    """One name clickagg writes (the documents alias or the progress index), with its template."""
 
-    name: str
+    name: str  # what readers use: the alias over the daily indices, or the progress index itself
     subject: str  # how a refusal names it
     mappings: dict[str, Any]
     settings: dict[str, Any]
     required: dict[str, str]  # the fields that make its documents clickagg's
+    create_as: str  # the concrete index install() creates (today's daily index for documents)
+    patterns: tuple[str, ...]  # the template's index patterns
+    alias: bool = False  # `name` is an alias every index the template creates joins
 
 
-def _targets(index: str) -> list[_Target]:
+def _targets(index: str, now_ms: int | None = None) -> list[_Target]:
     progress = progress_index(index)
+    today = daily_index(index, int(time.time() * 1000) if now_ms is None else now_ms)
     return [
         _Target(
             index,
@@ -87,9 +93,18 @@ def _targets(index: str) -> list[_Target]:
             DOCUMENT_MAPPING,
             {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL},
             DOCUMENT_FIELDS,
+            create_as=today,
+            patterns=tuple(index_patterns(index)),
+            alias=True,
         ),
         _Target(
-            progress, f"ES_INDEX {index}'s progress index {progress}", PROGRESS_MAPPINGS, {}, PROGRESS_FIELDS
+            progress,
+            f"ES_INDEX {index}'s progress index {progress}",
+            PROGRESS_MAPPINGS,
+            {},
+            PROGRESS_FIELDS,
+            create_as=progress,
+            patterns=(progress,),
         ),
     ]
 
@@ -133,6 +148,8 @@ async def check(es: SearchEngine, index: str, owner: Owner) -> None:
     """
     for target in _targets(index):
         mappings = await _mappings(es, target.name)
+        if target.alias and target.name in mappings:
+            raise OwnershipError(_single_index_refusal(index))
         for concrete, mapping in mappings.items():
             await _refuse_index(es, index, target, owner, concrete, mapping)
         if not _all_owned_by(mappings, owner):
@@ -147,7 +164,10 @@ async def _refuse_index(
     meta = mapping.get("_meta")
     documents = await _documents(es, concrete) if stored_record(meta) is None else 0
     reason = refusal(
-        target.subject if concrete == target.name else f"{target.subject} (index {concrete})",
+        # A daily index speaks for its alias (the name the operator set); anything else is named.
+        target.subject
+        if concrete == target.name or (target.alias and day_of_index(target.name, concrete) is not None)
+        else f"{target.subject} (index {concrete})",
         meta,
         owner,
         documents=documents,
@@ -200,10 +220,11 @@ async def _put_template(es: SearchEngine, target: _Target, owner: Owner | None, 
         await es.put_index_template(
             template_name(target.name),
             {
-                "index_patterns": [target.name],
+                "index_patterns": list(target.patterns),
                 "template": {
                     "settings": {"number_of_shards": 1, "number_of_replicas": 0, **target.settings},
                     "mappings": {**target.mappings, "_meta": owner.meta() if owner else UNCLAIMED_META},
+                    **({"aliases": {target.name: {}}} if target.alias else {}),
                 },
                 "priority": 500,
             },
@@ -218,10 +239,10 @@ async def _put_template(es: SearchEngine, target: _Target, owner: Owner | None, 
 
 async def _create_index(es: SearchEngine, target: _Target, meta: dict[str, Any]) -> bool:
     """False when the index exists already (perhaps created a moment ago by another installer)."""
-    if await es.exists(target.name):
+    if await es.exists(target.create_as):
         return False
     try:
-        await es.create_index(target.name, {"mappings": {**target.mappings, "_meta": meta}})
+        await es.create_index(target.create_as, {"mappings": {**target.mappings, "_meta": meta}})
         return True
     except BadRequest as exc:
         if "resource_already_exists_exception" in str(exc):
@@ -290,6 +311,15 @@ async def _template_meta(es: SearchEngine, name: str) -> tuple[bool, Any]:
         return False, None
     template = templates[0]["index_template"].get("template", {})
     return True, template.get("mappings", {}).get("_meta")
+
+
+def _single_index_refusal(index: str) -> str:
+    """ES_INDEX is a concrete index: written by clickagg before daily indices (or by someone else)."""
+    return (
+        f"ES_INDEX {index} is one index (clickagg before daily indices, or someone else's), but clickagg "
+        f"writes daily indices {index}-YYYY.MM.DD behind an alias named {index}: use a new ES_INDEX (the old "
+        f"index stays readable under its name) or delete {index} and {index}-progress to reuse the name"
+    )
 
 
 def _reason(exc: BadRequest) -> str:

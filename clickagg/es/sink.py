@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from clickagg.aio import Backoff
+from clickagg.core.days import DAY_MS, daily_index
 from clickagg.es.port import SyncBulk
 from clickagg.health import note_bad, note_good
 from clickagg.metrics import METRICS
@@ -70,6 +71,9 @@ class DocWrite(Protocol):
     @property
     def source(self) -> dict[str, Any]: ...
 
+    @property
+    def window_start(self) -> int: ...
+
 
 class BulkSink:
     """Writes batches; on failure backs off (exponential, jittered) and retries until it succeeds.
@@ -79,11 +83,21 @@ class BulkSink:
     """
 
     def __init__(
-        self, post: BulkPost, index: str, chunk: int = 5000, concurrency: int = 3, max_backoff_s: float = 10.0
+        self,
+        post: BulkPost,
+        index: str,
+        chunk: int = 5000,
+        concurrency: int = 3,
+        max_backoff_s: float = 10.0,
+        daily: bool = False,
     ) -> None:
+        """daily: `index` is the base name; each document goes to its window's daily index
+        (clickagg.core.days), created on first write by the index template (owner, mapping, alias)."""
         self.post = post
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="bulk")
         self.index = index
+        self.daily = daily
+        self._prefixes: dict[int, bytes] = {}  # day -> action-line prefix
         self.chunk = chunk
         self.max_backoff_s = max_backoff_s
 
@@ -124,13 +138,22 @@ class BulkSink:
     def _body(self, writes: Sequence[DocWrite]) -> bytes:
         # The action line is formatted by hand (ids are [0-9a-f-] only): half the serialisation cost.
         prefix = b'{"index":{"_index":' + orjson.dumps(self.index) + b',"_id":"'
+        prefixes, day_prefix, daily = self._prefixes, self._day_prefix, self.daily
         lines = []
         for w in writes:
+            if daily:
+                day = w.window_start // DAY_MS
+                prefix = prefixes.get(day) or day_prefix(day)
             lines.append(
                 b'%s%s","version":%d,"version_type":"external"}}' % (prefix, w.doc_id.encode(), w.version)
             )
             lines.append(orjson.dumps(w.source))
         return b"\n".join(lines) + b"\n"
+
+    def _day_prefix(self, day: int) -> bytes:
+        prefix = b'{"index":{"_index":' + orjson.dumps(daily_index(self.index, day * DAY_MS)) + b',"_id":"'
+        self._prefixes[day] = prefix
+        return prefix
 
     def _failed(self, writes: Sequence[DocWrite], resp: Any) -> list[DocWrite]:
         if not resp.get("errors"):

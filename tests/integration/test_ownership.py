@@ -2,14 +2,13 @@
 
 The refusal is one line on the worker's output, exit code non-zero, no traceback, within seconds; the
 owner's documents stay exactly what the SQL oracle says. Also: two workers of one deployment starting
-at the same moment both start, and an index written by an older clickagg (no owner recorded) is refused
-until the documented adopt command has been run.
+at the same moment both start, and the single index of an older clickagg (before daily indices) is
+refused with one line saying how to move on, and left as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -19,8 +18,12 @@ from typing import Any
 
 from elasticsearch import AsyncElasticsearch
 
+from clickagg.config import Settings
+from clickagg.core import days
 from clickagg.es import schema
+from clickagg.es.engines import search_engine
 from clickagg.es.ownership import Owner
+from clickagg.es.port import SearchEngine
 from tests.integration.conftest import free_port
 from tests.support.cluster import Deployment, assert_exact
 from tests.support.oracle import expected_rows
@@ -69,18 +72,23 @@ async def wait_ready(
 
 
 async def owners(es_url: str, index: str) -> dict[str, Any]:
-    """The `_meta` recorded in the index, its progress index and both templates."""
-    es = AsyncElasticsearch(es_url)
+    """The `_meta` recorded in every daily index behind the alias, the progress index and both templates."""
+    es = engine(es_url)
     try:
         out: dict[str, Any] = {}
         for name in (index, schema.progress_index(index)):
-            mapping = (await es.indices.get_mapping(index=name))[name]["mappings"]
-            out[name] = mapping.get("_meta")
-            template = (await es.indices.get_index_template(name=f"{name}-template"))["index_templates"][0]
+            for concrete, body in (await es.get_mapping(name)).items():
+                out[concrete] = body["mappings"].get("_meta")
+            [template] = await es.get_index_templates(f"{name}-template")
             out[f"{name}-template"] = template["index_template"]["template"]["mappings"].get("_meta")
+        assert any(days.day_of_index(index, n) is not None for n in out), out  # a daily index exists
         return out
     finally:
         await es.close()
+
+
+def engine(es_url: str) -> SearchEngine:
+    return search_engine(Settings(elasticsearch_url=es_url))
 
 
 def snapshot(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -140,7 +148,7 @@ async def test_refusal_found_by_the_pipeline_itself_is_one_line_too(deployment: 
     pipeline's own install refuses then, also without a traceback, and exits non-zero."""
     a = deployment
     await a.create_topic(partitions=1)
-    es = AsyncElasticsearch(a.es_url)
+    es = engine(a.es_url)
     try:
         await schema.install(es, a.index, Owner(a.name, 60_000, 5_000))
     finally:
@@ -173,40 +181,32 @@ async def test_two_workers_of_one_deployment_starting_at_once_both_start(deploym
     assert all(meta == owner for meta in (await owners(deployment.es_url, deployment.index)).values())
 
 
-async def test_index_of_an_older_clickagg_is_refused_until_adopted(deployment: Deployment) -> None:
-    """No owner recorded and clickagg documents in it: refused with the adopt command, which works."""
+async def test_single_index_of_an_older_clickagg_is_refused_and_left_alone(deployment: Deployment) -> None:
+    """ES_INDEX as one index (clickagg before daily indices): one line saying how to move on, no write."""
     dep = deployment
     await dep.create_topic(partitions=1)
-    es = AsyncElasticsearch(dep.es_url)
-    try:  # what an older clickagg left: its mapping without _meta, and a document
+    es = AsyncElasticsearch(dep.es_url)  # what an older clickagg left: its mapping without _meta, a document
+    try:
         await es.indices.create(index=dep.index, mappings=schema.MAPPINGS)
         doc = {"time": "2026-01-27T00:00:00Z", "gender": None, "segment_id": None, "article_id": 1,
                "impression": 3, "click": 1, "final": True}  # fmt: skip
         await es.index(index=dep.index, id="old", document=doc, refresh=True)
+        before = (await es.indices.get_mapping(index=dep.index)).body
     finally:
         await es.close()
     env = dep.env(WEB_PORT=free_port())
     code, output, _ = await asyncio.to_thread(run_to_end, WORKER, env, dep.tmp / "worker-old.log")
     assert code != 0 and "Traceback" not in output
-    [line] = output.splitlines()
-    assert line.startswith(
-        f"clickagg: error: ES_INDEX {dep.index} holds 1 clickagg documents but records no owner"
-    ), line
-    adopt = line.split("adopt it with: ", 1)[1].split("; otherwise use another ES_INDEX")[0]
-    assert adopt.startswith('curl -X PUT "$ELASTICSEARCH_URL/')
-    done = await asyncio.to_thread(
-        subprocess.run,
-        adopt,
-        shell=True,
-        env={**os.environ, "ELASTICSEARCH_URL": dep.es_url},
-        capture_output=True,
-        timeout=30,
-    )
-    assert done.returncode == 0 and b'"acknowledged":true' in done.stdout, done
-    port = free_port()
-    proc = dep.start_worker(port)
-    await wait_ready(dep, proc, port)
-    owner = {"clickagg": {"app_id": dep.name, "window_ms": 60_000, "lateness_ms": 5_000}}
-    assert all(meta == owner for meta in (await owners(dep.es_url, dep.index)).values())
-    docs = await dep.documents()
-    assert [d["_id"] for d in docs] == ["old"]
+    assert output.splitlines() == [
+        f"clickagg: error: ES_INDEX {dep.index} is one index (clickagg before daily indices, or someone "
+        f"else's), but clickagg writes daily indices {dep.index}-YYYY.MM.DD behind an alias named {dep.index}: "
+        f"use a new ES_INDEX (the old index stays readable under its name) or delete {dep.index} and "
+        f"{dep.index}-progress to reuse the name"
+    ], output
+    es = AsyncElasticsearch(dep.es_url)
+    try:
+        assert (await es.indices.get_mapping(index=dep.index)).body == before
+        assert not await es.indices.exists(index=f"{dep.index}-1*,{dep.index}-2*", allow_no_indices=False)
+    finally:
+        await es.close()
+    assert [d["_id"] for d in await dep.documents()] == ["old"]

@@ -168,7 +168,8 @@ def closing(complete_before: int) -> list[int]:
 
 async def drop(es: SearchEngine, index: str) -> None:
     for name in (index, schema.progress_index(index)):
-        await es.delete_index(name)
+        for concrete in await es.indices(name):  # the daily indices behind the alias
+            await es.delete_index(concrete)
         await es.delete_index_template(schema.template_name(name))
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import random
 import socket
+import time
 from typing import Any
 
 import pytest
 
 from clickagg.config import ConfigError, Settings
+from clickagg.core.days import daily_index
 from clickagg.es import schema
 from clickagg.es.errors import BadRequest, IndexMissing
 from clickagg.es.ownership import (
@@ -127,11 +130,16 @@ def test_ownership_error_is_a_config_error() -> None:
 
 
 class FakeES:
-    """The SearchEngine methods install() uses, raising the port's errors like the adapters do."""
+    """The SearchEngine methods install() uses, raising the port's errors like the adapters do.
+
+    Models what install() relies on: composable templates (patterns, mappings, aliases) applied when
+    an index is created, aliases resolving to their indices, and mappings merged on put_mapping.
+    """
 
     def __init__(self) -> None:
         self.templates: dict[str, Any] = {}
-        self.store: dict[str, dict[str, Any]] = {}  # index -> its mappings
+        self.store: dict[str, dict[str, Any]] = {}  # concrete index -> its mappings
+        self.aliases: dict[str, set[str]] = {}  # concrete index -> its aliases
         self.docs: dict[str, int] = {}
         self.calls: list[tuple[str, str]] = []  # the writes, in order
         self.before_put_template: Any = None
@@ -140,6 +148,11 @@ class FakeES:
     async def _yield(self) -> None:
         for _ in range(self.yield_points()):
             await asyncio.sleep(0)
+
+    def resolve(self, name: str) -> list[str]:
+        if name in self.store:
+            return [name]
+        return sorted(i for i, names in self.aliases.items() if name in names)
 
     async def get_index_templates(self, name: str) -> list[dict[str, Any]]:
         await self._yield()
@@ -159,38 +172,50 @@ class FakeES:
 
     async def get_mapping(self, index: str) -> dict[str, Any]:
         await self._yield()
-        if index not in self.store:
+        found = self.resolve(index)
+        if not found:
             raise IndexMissing("404 index_not_found_exception", 404)
-        return {index: {"mappings": self.store[index]}}
+        return {i: {"mappings": self.store[i]} for i in found}
 
     async def exists(self, index: str) -> bool:
         await self._yield()
-        return index in self.store
+        return bool(self.resolve(index))
 
     async def create_index(self, index: str, body: dict[str, Any]) -> None:
         await self._yield()
         self.calls.append(("create", index))
         if index in self.store:
             raise BadRequest("400 resource_already_exists_exception: exists", 400)
-        self.store[index] = body["mappings"]
+        template: dict[str, Any] = {}
+        for t in self.templates.values():
+            if any(fnmatch.fnmatchcase(index, p) for p in t["index_patterns"]):
+                template = t["template"]
+        self.store[index] = {**template.get("mappings", {}), **body["mappings"]}
+        self.aliases[index] = set(template.get("aliases", {}))
         self.docs[index] = 0
 
     async def put_mapping(self, index: str, body: dict[str, Any]) -> None:
         await self._yield()
-        self.calls.append(("put_mapping", index))
-        self.store[index] = {**self.store[index], **body}
+        for concrete in self.resolve(index):
+            self.calls.append(("put_mapping", concrete))
+            self.store[concrete] = {**self.store[concrete], **body}
 
     async def refresh(self, index: str) -> None:
         await self._yield()
 
     async def count(self, index: str) -> int:
-        return self.docs[index]
+        return sum(self.docs[i] for i in self.resolve(index))
 
     def meta(self, index: str) -> Any:
-        return self.store[index].get("_meta")
+        metas = [self.store[i].get("_meta") for i in self.resolve(index)]
+        assert metas and all(m == metas[0] for m in metas), metas
+        return metas[0]
 
     def template_meta(self, index: str) -> Any:
         return self.templates[f"{index}-template"]["template"]["mappings"].get("_meta")
+
+
+TODAY = daily_index("ix", int(time.time() * 1000))
 
 
 def test_install_records_the_owner_everywhere() -> None:
@@ -205,7 +230,7 @@ def test_install_records_the_owner_everywhere() -> None:
 def test_another_deployment_writes_nothing_not_even_the_template() -> None:
     es = FakeES()
     asyncio.run(schema.install(es, "ix", OWNER))
-    es.docs["ix"] = 100
+    es.docs[TODAY] = 100
     before = repr((es.templates, es.store))
     es.calls.clear()
     with pytest.raises(OwnershipError, match=r"^ES_INDEX ix belongs to deployment APP_ID=clickagg "):
@@ -219,6 +244,7 @@ def test_a_template_of_another_deployment_alone_is_refused() -> None:
     es = FakeES()
     asyncio.run(schema.install(es, "ix", OWNER))
     es.store.clear()
+    es.aliases.clear()
     es.calls.clear()
     with pytest.raises(OwnershipError, match=r"^ES_INDEX ix's index template ix-template belongs to"):
         asyncio.run(schema.install(es, "ix", Owner("clickagg", 45_000, 10_000)))
@@ -271,30 +297,38 @@ def test_workers_of_one_deployment_starting_at_once_all_start(seed: int, prepare
         assert es.meta(name) == OWNER.meta() and es.template_meta(name) == OWNER.meta()
 
 
-def test_legacy_index_with_documents_is_refused_and_left_alone() -> None:
+@pytest.mark.parametrize("documents", [0, 12])
+def test_a_single_index_named_es_index_is_refused_with_the_migration_and_left_alone(documents: int) -> None:
+    """An older clickagg wrote one index named ES_INDEX; the name must now be the daily indices' alias."""
     es = FakeES()
     es.store["ix"] = dict(schema.MAPPINGS)  # an older clickagg: no _meta
-    es.docs["ix"] = 12
-    with pytest.raises(
-        OwnershipError, match=r"^ES_INDEX ix holds 12 clickagg documents but records no owner"
-    ):
+    es.docs["ix"] = documents
+    with pytest.raises(OwnershipError) as err:
         asyncio.run(schema.install(es, "ix", OWNER))
+    assert str(err.value) == (
+        "ES_INDEX ix is one index (clickagg before daily indices, or someone else's), but clickagg writes "
+        "daily indices ix-YYYY.MM.DD behind an alias named ix: use a new ES_INDEX (the old index stays "
+        "readable under its name) or delete ix and ix-progress to reuse the name"
+    )
     assert es.calls == [] and "_meta" not in es.store["ix"]
 
 
-def test_legacy_empty_index_is_claimed() -> None:
+def test_daily_indices_join_the_alias_and_carry_the_owner() -> None:
     es = FakeES()
-    es.store["ix"] = dict(schema.MAPPINGS)
-    es.docs["ix"] = 0
     asyncio.run(schema.install(es, "ix", OWNER))
-    assert es.meta("ix") == OWNER.meta() and es.template_meta("ix") == OWNER.meta()
+    assert es.resolve("ix") == [TODAY] and es.aliases[TODAY] == {"ix"}
+    asyncio.run(es.create_index("ix-2020.01.01", {"mappings": {}}))  # as a bulk write auto-creates it
+    assert es.resolve("ix") == ["ix-2020.01.01", TODAY] and es.meta("ix") == OWNER.meta()
+    assert not any(fnmatch.fnmatchcase("ix-progress", p) for p in es.templates["ix-template"]["index_patterns"])
+    with pytest.raises(OwnershipError, match=r"^ES_INDEX ix belongs to deployment APP_ID=clickagg "):
+        asyncio.run(schema.install(es, "ix", Owner("other", 45_000, 10_000)))
 
 
 def test_install_without_owner_marks_new_things_unclaimed_and_leaves_owned_ones_alone() -> None:
     es = FakeES()
     asyncio.run(schema.install(es, "ix"))
     assert es.meta("ix") == UNCLAIMED_META and es.template_meta("ix") == UNCLAIMED_META
-    es.docs["ix"] = 3  # a test's seed documents
+    es.docs[TODAY] = 3  # a test's seed documents
     asyncio.run(schema.install(es, "ix", OWNER))  # the first worker claims it
     assert es.meta("ix") == OWNER.meta() and es.template_meta("ix") == OWNER.meta()
     es.calls.clear()
