@@ -42,6 +42,8 @@ class Settings:
     flush_interval_seconds: float = 1.0
     max_future_seconds: int = 300
     retention_days: int = 30  # daily indices older than this are deleted (0: keep everything)
+    hourly_index: str = "auto"  # hourly rollups' alias; auto: ES_INDEX with -minutely -> -hourly; "": off
+    hourly_retention_days: int = 400
     log_level: str = "INFO"
     log_format: str = "text"  # or json: one ECS document per line (ecs-logging), for log shippers
     # Tuning (measured in BENCHMARKS.md; the defaults are what the benchmark runs with).
@@ -87,6 +89,15 @@ class Settings:
         return f"{self.app_id}-partials"
 
     @property
+    def hourly(self) -> str:
+        """The hourly rollups' alias, or "" when they are off (HOURLY_INDEX empty)."""
+        if self.hourly_index != "auto":
+            return self.hourly_index
+        if self.es_index.endswith("-minutely"):
+            return self.es_index[: -len("-minutely")] + "-hourly"
+        return f"{self.es_index}-hourly"
+
+    @property
     def window_ms(self) -> int:
         return self.window_seconds * 1000
 
@@ -123,6 +134,18 @@ class Settings:
             raise ConfigError(f"PRODUCER_LINGER_MS must be >= 0, got {self.producer_linger_ms}")
         if self.retention_days < 0:
             raise ConfigError(f"RETENTION_DAYS must be >= 0 (0 keeps every day), got {self.retention_days}")
+        if self.hourly and (
+            self.hourly_retention_days < 0
+            or (self.hourly_retention_days and not self.retention_days)
+            or (self.retention_days and self.hourly_retention_days and self.hourly_retention_days < self.retention_days)
+        ):
+            # An hour must outlive its minutes: a minute still accepted may never fall into a deleted hour.
+            raise ConfigError(
+                f"HOURLY_RETENTION_DAYS must be 0 (keep every day, then RETENTION_DAYS must be 0 too) or at least "
+                f"RETENTION_DAYS ({self.retention_days}), got {self.hourly_retention_days}"
+            )
+        if self.hourly and self.hourly in (self.es_index, progress_name(self.es_index)):
+            raise ConfigError(f"HOURLY_INDEX must differ from ES_INDEX and its progress index, got {self.hourly!r}")
         if self.max_future_seconds < 0:
             raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:
@@ -208,6 +231,10 @@ class Settings:
             raise ConfigError(
                 "OPENSEARCH_AWS_SIGV4 signs OpenSearch requests: use SEARCH_ENGINE=opensearch or auto"
             )
+
+
+def progress_name(index: str) -> str:
+    return f"{index}-progress"
 
 
 SEARCH_ENGINES = ("auto", "elasticsearch", "opensearch")
