@@ -57,7 +57,7 @@ async def warm_up(settings: Settings, index: str, docs: int) -> dict[str, Any]:
     started = time.perf_counter()
     es = engines.search_engine(settings, timeout_s=120)
     post = ThreadedBulkPost(engines.search_bulk(settings, timeout_s=30))
-    sink = BulkSink(post, index)
+    sink = BulkSink(post, index, daily=True)  # as the worker writes: into the window's daily index
     try:
         await schema.install(es, index)
         day_ago = int(time.time() * 1000) // WINDOW_MS * WINDOW_MS - 24 * 3600_000  # no overlap with a run
