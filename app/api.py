@@ -21,6 +21,7 @@ from clickagg.query import (
     MAX_K,
     MAX_MIN_IMPRESSIONS,
     MAX_WINDOWS,
+    RESOLUTIONS,
     QueryClient,
     QueryError,
     describe_error,
@@ -39,10 +40,10 @@ Handler = Callable[[QueryClient, Mapping[str, str]], Awaitable[Result]]
 
 PARAMS: dict[str, frozenset[str]] = {
     "/api/minutes/latest": frozenset({"n"}),
-    "/api/minutes": frozenset({"from", "to"}),
-    "/api/top": frozenset({"minutes", "k", "gender", "segment", "min_impressions"}),
-    "/api/top/segments": frozenset({"minutes", "k", "gender", "min_impressions"}),
-    "/api/completeness": frozenset(),
+    "/api/minutes": frozenset({"from", "to", "resolution"}),
+    "/api/top": frozenset({"minutes", "k", "gender", "segment", "min_impressions", "resolution"}),
+    "/api/top/segments": frozenset({"minutes", "k", "gender", "min_impressions", "resolution"}),
+    "/api/completeness": frozenset({"resolution"}),
     "/api/openapi.json": frozenset(),
 }
 
@@ -83,6 +84,14 @@ def _time(params: Mapping[str, str], name: str) -> int:
         raise BadRequest(f"{name}: {exc}") from None
 
 
+def _resolution(params: Mapping[str, str], allowed: tuple[str, ...] = RESOLUTIONS) -> str:
+    """`resolution`: minute (default), hour or auto (clickagg.query's module doc)."""
+    raw = params.get("resolution") or "minute"
+    if raw not in allowed:
+        raise BadRequest(f"resolution must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 async def latest(client: QueryClient, query: Mapping[str, str]) -> Result:
     params = _params(query, "/api/minutes/latest")
     n = _int(params, "n", 5, 1, MAX_WINDOWS)
@@ -93,14 +102,16 @@ async def latest(client: QueryClient, query: Mapping[str, str]) -> Result:
 async def minute_range(client: QueryClient, query: Mapping[str, str]) -> Result:
     params = _params(query, "/api/minutes")
     start, end = _time(params, "from"), _time(params, "to")
+    resolution = _resolution(params)
     if end <= start:
         raise BadRequest("to must be after from")
-    rows = await client.minutes(start, end)
+    rows = await client.minutes(start, end, resolution)
     return 200, {
         "from": iso(start),
         "to": iso(end),
         "from_ms": start,
         "to_ms": end,
+        "resolution": rows[0].resolution if rows else resolution,
         "minutes": [r.to_dict() for r in rows],
     }
 
@@ -111,12 +122,17 @@ def _top_query(params: Mapping[str, str], with_segment: bool) -> dict[str, Any]:
         segment = parse_segment(params.get("segment")) if with_segment else None
     except QueryError as exc:
         raise BadRequest(str(exc)) from None
+    resolution = _resolution(params)
+    minutes = _int(params, "minutes", 5, 1, MAX_WINDOWS * 60 if resolution != "minute" else MAX_WINDOWS)
+    if resolution == "hour" and minutes % 60:
+        raise BadRequest(f"with resolution hour, minutes must be a multiple of 60, got {minutes}")
     return {
-        "minutes": _int(params, "minutes", 5, 1, MAX_WINDOWS),
+        "minutes": minutes,
         "k": _int(params, "k", 10, 1, MAX_K),
         "gender": gender,
         "segment": segment,
         "min_impressions": _int(params, "min_impressions", DEFAULT_MIN_IMPRESSIONS, 0, MAX_MIN_IMPRESSIONS),
+        "resolution": resolution,
     }
 
 
@@ -137,8 +153,8 @@ async def top_by_segment(client: QueryClient, query: Mapping[str, str]) -> Resul
 
 
 async def completeness(client: QueryClient, query: Mapping[str, str]) -> Result:
-    _params(query, "/api/completeness")
-    return 200, (await client.completeness()).to_dict()
+    resolution = _resolution(_params(query, "/api/completeness"), ("minute", "hour"))
+    return 200, (await client.completeness(resolution)).to_dict()
 
 
 async def openapi_document(client: QueryClient, query: Mapping[str, str]) -> Result:

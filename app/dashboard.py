@@ -13,8 +13,13 @@ Why it is built this way:
   included and shown as open.
 - The controls on the page are plain GET parameters, checked like the read API's: `minutes`
   (1..1440), `top` (1..100), `min_impressions`, `gender` and `segment` (the last two filter the
-  top-articles ranking; empty means any, `null` users missing from the reference data). A bad value
-  or an unknown name is a 400 whose page says which and keeps the form, not a silent default.
+  top-articles ranking; empty means any, `null` users missing from the reference data) and `view`:
+  `minute` (default: the last `minutes` minutes) or `hour`, "last 7 days, hourly": the last 168
+  hours of the exact hourly rollups (HOURLY_INDEX), read through the same QueryClient at resolution
+  "hour" (totals per hour, CTR by segment per hour, top articles over the 7 days), each hour
+  complete when every minute in it is. A view of its own, not a second chart on every refresh: 7 days
+  of hourly documents are far more to sum than 30 minutes, so they are read only when asked for. A
+  bad value or an unknown name is a 400 whose page says which and keeps the form, not a silent default.
 
 HTTP status, documented for probes and people alike: 200 with data; 400 for bad parameters;
 503 when the search engine is unreachable or fails, for `/dashboard` (the whole page, still
@@ -41,6 +46,7 @@ from clickagg.core.documents import iso
 from clickagg.es.errors import SearchEngineError
 from clickagg.query import (
     DEFAULT_MIN_IMPRESSIONS,
+    HOUR_MS,
     MAX_MIN_IMPRESSIONS,
     QueryClient,
     QueryError,
@@ -60,7 +66,9 @@ DEFAULT_TOP = 10
 MAX_TOP = 100
 SEGMENT_SERIES = 8  # busiest segments drawn in the CTR chart
 REFRESH_SECONDS = 5
-PARAMETERS = frozenset({"minutes", "top", "min_impressions", "gender", "segment"})
+HOURLY_VIEW_HOURS = 7 * 24  # view=hour: the last 7 days of hourly rollups
+VIEWS = ("minute", "hour")
+PARAMETERS = frozenset({"minutes", "top", "min_impressions", "gender", "segment", "view"})
 
 
 class BadParameter(ValueError):
@@ -84,12 +92,23 @@ def _int(query: Mapping[str, str], name: str, default: int, low: int, high: int)
     return value
 
 
-def parse_controls(query: Mapping[str, str]) -> Controls:
-    """The page's parameters, checked: a BadParameter names the first one that is wrong."""
+def parse_controls(query: Mapping[str, str], hourly: bool = True) -> Controls:
+    """The page's parameters, checked: a BadParameter names the first one that is wrong.
+
+    `hourly`: the deployment has hourly rollups (HOURLY_INDEX not empty); without them view=hour
+    is refused.
+    """
     unknown = sorted(set(query) - PARAMETERS)
     if unknown:
         raise BadParameter(
             f"unknown parameter(s) {', '.join(unknown)}; the page takes {', '.join(sorted(PARAMETERS))}"
+        )
+    view = query.get("view", "").strip() or "minute"
+    if view not in VIEWS:
+        raise BadParameter(f"view must be minute or hour, got {view!r}", "view")
+    if view == "hour" and not hourly:
+        raise BadParameter(
+            "view hour needs the hourly rollups, which are off (HOURLY_INDEX is empty)", "view"
         )
     gender = query.get("gender", "").strip()
     segment = query.get("segment", "").strip()
@@ -103,6 +122,7 @@ def parse_controls(query: Mapping[str, str]) -> Controls:
         min_impressions=_int(query, "min_impressions", DEFAULT_MIN_IMPRESSIONS, 0, MAX_MIN_IMPRESSIONS),
         gender=gender,
         segment=segment,
+        view=view,
     )
 
 
@@ -174,24 +194,29 @@ async def gather_snapshot(
     controls: Controls | None = None,
     now_ms: int | None = None,
 ) -> Snapshot:
-    """Everything the page shows, for the last `controls.minutes` windows of data, read through `client`."""
+    """Everything the page shows, for the last `controls.minutes` windows of data (view hour: the last
+    HOURLY_VIEW_HOURS hours of the hourly rollups), read through `client`."""
     c = controls or Controls()
     now = int(time.time() * 1000) if now_ms is None else now_ms
+    hourly = c.view == "hour"
+    resolution = "hour" if hourly else "minute"
+    count = HOURLY_VIEW_HOURS if hourly else c.minutes
     base = Snapshot(
-        index=client.index,
+        index=client.alias(resolution),
         generated_at=iso(now),
-        window_ms=window_ms,
-        minutes_requested=c.minutes,
+        window_ms=HOUR_MS if hourly else window_ms,
+        minutes_requested=count,
         min_impressions=c.min_impressions,
         controls=c,
+        resolution=resolution,
     )
-    rows = await client.latest_minutes(c.minutes, now_ms=now)
+    rows = await client.latest_minutes(count, now_ms=now, resolution=resolution)
     if not rows:
         return base
     # the windows overlapping [first start, last start + 1): exactly the ones in `rows`
     since, until = rows[0].time_ms, rows[-1].time_ms + 1
     segments, articles = await asyncio.gather(
-        client.ctr_by_segment(since, until, limit=SEGMENT_SERIES),
+        client.ctr_by_segment(since, until, limit=SEGMENT_SERIES, resolution=resolution),
         client.top_articles_in_range(
             since,
             until,
@@ -199,6 +224,7 @@ async def gather_snapshot(
             gender=parse_gender(c.gender),
             segment=parse_segment(c.segment),
             min_impressions=c.min_impressions,
+            resolution=resolution,
         ),
     )
     return replace(base, minutes=tuple(rows), segments=tuple(segments), articles=articles)
@@ -238,7 +264,7 @@ class LivePage:
     async def snapshot(self, request: Any) -> tuple[int, Snapshot]:
         query = {str(k): str(v) for k, v in request.query.items()}
         try:
-            controls = parse_controls(query)
+            controls = parse_controls(query, hourly=bool(self.settings.hourly))
         except BadParameter as exc:
             return 400, self._empty(
                 controls=Controls.refused(raw_controls(query), exc.name), bad_request=str(exc)

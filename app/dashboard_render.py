@@ -10,6 +10,9 @@ complete by the pipeline's signal, clickagg.query, and with documents not final 
 open: a lighter, outlined bar labelled "open" and dashed lines into it (clicks, and each segment's
 CTR), so the filling newest minute reads as "open", not as a dip in traffic.
 
+The hourly view (view=hour, "last 7 days, hourly") is the same fragment over Snapshot.resolution
+"hour": rows are hours of the hourly rollups, the words say hours, the time axis marks days.
+
 Layout: one column below 900 px; below 560 px (a phone, 420 px and up) the tiles go two by two,
 tables scroll sideways inside their card instead of widening the page, and chart text is drawn
 larger so that it stays readable when the SVG is scaled down (tests/integration/test_live_page.py
@@ -36,6 +39,7 @@ MAX_MINUTES = 24 * 60
 DEFAULT_TOP = 10
 MAX_TOP = 100
 GENDER_SUGGESTIONS = ("female", "male", "null")  # a datalist: any other gender can be typed
+VIEW_CHOICES = (("minute", "last minutes"), ("hour", "last 7 days, hourly"))
 
 
 # --------------------------------------------------------------------------- the input
@@ -59,6 +63,7 @@ class Controls:
     min_impressions: int = DEFAULT_MIN_IMPRESSIONS
     gender: str = ""  # "": any; "null": users not in the reference data
     segment: str = ""  # "": any; "null": as for gender; else an integer segment id
+    view: str = "minute"  # "hour": the last 7 days of hourly rollups
     typed: tuple[tuple[str, str], ...] = ()
     invalid: str | None = None
 
@@ -75,6 +80,7 @@ class Controls:
             "min_impressions": str(self.min_impressions),
             "gender": self.gender,
             "segment": self.segment,
+            "view": self.view,
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -84,6 +90,7 @@ class Controls:
             "min_impressions": self.min_impressions,
             "gender": self.gender or None,
             "segment": self.segment or None,
+            "view": self.view,
         }
 
 
@@ -102,6 +109,12 @@ class Snapshot:
     error: str | None = None  # the search engine failed: the page says so and the script keeps old data
     controls: Controls = Controls()
     bad_request: str | None = None  # the parameters were refused: the page says why, shows no data
+    resolution: str = "minute"  # "hour": `minutes` are hours of the hourly rollups (view=hour)
+
+    @property
+    def unit(self) -> str:
+        """What one row is, in words: minute or hour."""
+        return "hour" if self.resolution == "hour" else "minute"
 
     @property
     def since_ms(self) -> int | None:
@@ -141,6 +154,7 @@ class Snapshot:
             "index": self.index,
             "generated_at": self.generated_at,
             "window_ms": self.window_ms,
+            "resolution": self.resolution,
             "minutes_requested": self.minutes_requested,
             "min_impressions": self.min_impressions,
             "since_ms": self.since_ms,
@@ -224,6 +238,13 @@ def _hhmm(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%H:%M")
 
 
+def _when(ms: int, resolution: str = "minute") -> str:
+    """A window's start in a table or tooltip: 14:05 for a minute, 12-01 14:00 for an hour."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(
+        "%m-%d %H:00" if resolution == "hour" else "%H:%M"
+    )
+
+
 def _short(value: float) -> str:
     for unit, size in (("M", 1e6), ("k", 1e3)):
         if value >= size:
@@ -270,15 +291,22 @@ class _Frame:
     def y(self, value: float, maximum: float) -> float:
         return self.top + self.plot_h * (1 - value / maximum)
 
-    def x_labels(self, times: Sequence[int]) -> str:
+    def x_labels(self, times: Sequence[int], resolution: str = "minute") -> str:
         n = len(times)
         every = max(1, math.ceil(n / 8))
         out = []
         for i, t in enumerate(times):
-            # every k-th minute, plus the newest one; a k-th label too close to it gives way
-            if i == n - 1 or (i % every == 0 and n - 1 - i >= every / 2):
+            if resolution == "hour":
+                # each day's first hour (its date), plus the newest hour; a day too close to it gives way
+                label = _hhmm(t) if i == n - 1 else datetime.fromtimestamp(t / 1000, tz=UTC).strftime("%m-%d")
+                show = i == n - 1 or (t % 86_400_000 == 0 and n - 1 - i >= 8)
+            else:
+                # every k-th minute, plus the newest one; a k-th label too close to it gives way
+                label = _hhmm(t)
+                show = i == n - 1 or (i % every == 0 and n - 1 - i >= every / 2)
+            if show:
                 out.append(
-                    f'<text x="{self.x(i, n):.1f}" y="{self.height - 10}" text-anchor="middle">{_hhmm(t)}</text>'
+                    f'<text x="{self.x(i, n):.1f}" y="{self.height - 10}" text-anchor="middle">{label}</text>'
                 )
         return "".join(out)
 
@@ -321,15 +349,19 @@ def line_runs(settled: Sequence[bool]) -> list[tuple[bool, int, int]]:
 
 
 def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
-    """Impressions as bars (left axis), clicks as a line (right axis); open minutes lighter and dashed."""
+    """Impressions as bars (left axis), clicks as a line (right axis); open minutes lighter and dashed.
+
+    Rows of the hourly rollups (resolution "hour") are drawn the same way, one bar an hour.
+    """
     f = _Frame()
+    resolution = minutes[0].resolution if minutes else "minute"
     n = len(minutes)
     imp_max = nice_ceiling(max((m.impressions for m in minutes), default=0))
     clk_max = nice_ceiling(max((m.clicks for m in minutes), default=0))
     bar_w = max(1.0, f.plot_w / max(n, 1) * 0.7)
     parts = [
         f'<svg class="chart" viewBox="0 0 {f.width} {f.height}" role="img" '
-        f'aria-label="Impressions and clicks per minute">',
+        f'aria-label="Impressions and clicks per {resolution}">',
         f.y_axis(imp_max, _short),
         f.y_axis(clk_max, _short, side="right", grid=False),
     ]
@@ -338,11 +370,11 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
         still = minute_state(m) == "open"
         parts.append(
             f'<rect class="{"bar open" if still else "bar"}" x="{x - bar_w / 2:.1f}" y="{y:.1f}" '
-            f'width="{bar_w:.1f}" height="{f.top + f.plot_h - y:.1f}"><title>{_hhmm(m.time_ms)} UTC: '
+            f'width="{bar_w:.1f}" height="{f.top + f.plot_h - y:.1f}"><title>{_when(m.time_ms, resolution)} UTC: '
             f"{_num(m.impressions)} impressions, {_num(m.clicks)} clicks"
             f"{' (open: still counting)' if still else ''}</title></rect>"
         )
-        if still:  # said in words too: a short bar here is a minute still filling, not a dip
+        if still:  # said in words too: a short bar here is a window still filling, not a dip
             parts.append(
                 f'<text class="open-label" x="{x:.1f}" y="{min(y, f.top + f.plot_h) - 4:.1f}" '
                 'text-anchor="middle">open</text>'
@@ -351,7 +383,7 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
     for solid, first, last in line_runs([minute_state(m) != "open" for m in minutes]):
         dash = "" if solid else DASHED
         parts.append(f'<polyline class="clicks"{dash} points="{" ".join(points[first : last + 1])}"/>')
-    parts.append(f.x_labels([m.time_ms for m in minutes]))
+    parts.append(f.x_labels([m.time_ms for m in minutes], resolution))
     parts.append(
         f'<text class="axis-title" x="2" y="{f.top - 12}">impressions</text>'
         f'<text class="axis-title clicks-text" x="{f.width - f.right + 6}" y="{f.top - 12}">clicks</text>'
@@ -360,7 +392,9 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
     return "".join(parts)
 
 
-def segment_chart(series: Sequence[SegmentSeries], still_open: Sequence[bool] = ()) -> str:
+def segment_chart(
+    series: Sequence[SegmentSeries], still_open: Sequence[bool] = (), resolution: str = "minute"
+) -> str:
     """CTR per segment and minute as lines; a minute without impressions breaks the line.
 
     `still_open[i]` says window i is still counting: the line into it is dashed, as in the traffic
@@ -393,7 +427,7 @@ def segment_chart(series: Sequence[SegmentSeries], still_open: Sequence[bool] = 
                 points = " ".join(point for point, _ in run[first : last + 1])
                 dash = "" if solid else DASHED
                 parts.append(f'<polyline class="series" stroke="{color}"{dash} points="{points}"/>')
-    parts.append(f.x_labels(times))
+    parts.append(f.x_labels(times, resolution))
     parts.append("</svg>")
     legend = "".join(
         f'<li data-segment="{_esc(segment_label(s.segment_id))}"><span class="swatch" '
@@ -415,17 +449,19 @@ _TAGS = {
 
 
 def minutes_table(minutes: Sequence[MinuteTotals]) -> str:
+    resolution = minutes[0].resolution if minutes else "minute"
+    unit = "hour" if resolution == "hour" else "minute"
     rows = []
     for m in reversed(minutes):  # newest first
         state = minute_state(m)
         rows.append(
             f'<tr data-time="{m.time}" data-impression="{m.impressions}" data-click="{m.clicks}" '
-            f'data-complete="{str(m.complete).lower()}" data-state="{state}"><td>{_hhmm(m.time_ms)}</td>'
+            f'data-complete="{str(m.complete).lower()}" data-state="{state}"><td>{_when(m.time_ms, resolution)}</td>'
             f'<td class="num">{_num(m.impressions)}</td><td class="num">{_num(m.clicks)}</td>'
             f'<td class="num">{_pct(m.ctr)}</td><td>{_TAGS[state]}</td></tr>'
         )
     return (
-        '<table id="minutes-table"><thead><tr><th>minute (UTC)</th><th class="num">impressions</th>'
+        f'<table id="minutes-table"><thead><tr><th>{unit} (UTC)</th><th class="num">impressions</th>'
         '<th class="num">clicks</th><th class="num">CTR</th><th>state</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
@@ -477,6 +513,18 @@ def render_controls(c: Controls) -> str:
             f'<small id="hint-{name}">{_esc(hint)}</small></label>'
         )
     genders = "".join(f'<option value="{g}">' for g in GENDER_SUGGESTIONS)
+    view = values.get("view", "minute")
+    options = "".join(
+        f'<option value="{value}"{" selected" if view == value else ""}>{label}</option>'
+        for value, label in VIEW_CHOICES
+    )
+    invalid = ' aria-invalid="true" class="invalid"' if c.invalid == "view" else ""
+    fields.insert(
+        0,
+        f'<label for="ctl-view"><span>view</span><select id="ctl-view" name="view" '
+        f'aria-describedby="hint-view"{invalid}>{options}</select>'
+        '<small id="hint-view">hourly: exact rollups</small></label>',
+    )
     return (
         '<form id="controls" method="get" action="" aria-label="What the page shows">'
         f'{"".join(fields)}<datalist id="genders">{genders}</datalist>'
@@ -509,9 +557,11 @@ def render_fragment(s: Snapshot) -> str:
     if s.since_ms is None or s.until_ms is None:
         return f'<p class="notice">Index <code>{_esc(s.index)}</code> holds no documents yet.</p>'
     complete = len(s.minutes) - s.incomplete_minutes
-    window = f"{iso(s.since_ms)[:16].replace('T', ' ')} – {_hhmm(s.until_ms)} UTC"
+    u = s.unit
+    last = _when(s.until_ms, s.resolution) if u == "hour" else _hhmm(s.until_ms)
+    window = f"{iso(s.since_ms)[:16].replace('T', ' ')} – {last} UTC"
     still_open = (
-        f" · {s.open_minutes} open minute{'s' if s.open_minutes != 1 else ''}, still counting"
+        f" · {s.open_minutes} open {u}{'s' if s.open_minutes != 1 else ''}, still counting"
         if s.open_minutes
         else ""
     )
@@ -520,29 +570,35 @@ def render_fragment(s: Snapshot) -> str:
         f"{_num(s.impressions)}</b></div>"
         f'<div class="tile"><span>clicks</span><b id="total-click" data-value="{s.clicks}">{_num(s.clicks)}</b></div>'
         f'<div class="tile"><span>CTR</span><b id="total-ctr">{_pct(s.ctr)}</b></div>'
-        f'<div class="tile"><span>complete minutes</span><b id="complete-minutes">{complete} / {len(s.minutes)}</b></div>'
+        f'<div class="tile"><span>complete {u}s</span><b id="complete-minutes">{complete} / {len(s.minutes)}</b></div>'
     )
     filters = _filters(s.controls)
     ranking_note = (
-        f"; can still change: {s.incomplete_minutes} of its minutes "
+        f"; can still change: {s.incomplete_minutes} of its {u}s "
         f"{'is' if s.incomplete_minutes == 1 else 'are'} not complete yet"
         if s.incomplete_minutes
         else ""
     )
+    heading = (
+        f"Last {len(s.minutes)} hours (7 days) of the hourly rollups in <code>{_esc(s.index)}</code>"
+        if u == "hour"
+        else f"Last {len(s.minutes)} minutes of data in <code>{_esc(s.index)}</code>"
+    )
     return (
-        f'<section class="summary" data-since="{iso(s.since_ms)}" data-until="{iso(s.until_ms)}">'
-        f'<p class="window">Last {len(s.minutes)} minutes of data in <code>{_esc(s.index)}</code>: '
+        f'<section class="summary" data-since="{iso(s.since_ms)}" data-until="{iso(s.until_ms)}" '
+        f'data-resolution="{s.resolution}">'
+        f'<p class="window">{heading}: '
         f"{window}{still_open}</p>{tiles}</section>"
-        '<section class="card" id="traffic"><h2>Impressions and clicks per minute</h2>'
+        f'<section class="card" id="traffic"><h2>Impressions and clicks per {u}</h2>'
         '<p class="hint"><span class="swatch bar-swatch"></span>impressions (left axis) '
         '<span class="swatch clicks-swatch"></span>clicks (right axis) · '
-        "lighter bar, dashed line: minute still open</p>"
+        f"lighter bar, dashed line: {u} still open</p>"
         f'<div class="split"><div>{traffic_chart(s.minutes)}</div>'
         f'<div class="scroll scroll-x">{minutes_table(s.minutes)}</div></div></section>'
         '<div class="row">'
         '<section class="card" id="segments"><h2>CTR by segment</h2>'
-        '<p class="hint">sum(click) / sum(impression) per segment and minute, busiest segments</p>'
-        f"{segment_chart(s.segments, [minute_state(m) == 'open' for m in s.minutes])}</section>"
+        f'<p class="hint">sum(click) / sum(impression) per segment and {u}, busiest segments</p>'
+        f"{segment_chart(s.segments, [minute_state(m) == 'open' for m in s.minutes], s.resolution)}</section>"
         '<section class="card" id="top-articles"><h2>Top articles by CTR</h2>'
         f'<p class="hint">articles with at least {s.min_impressions} impressions in the window'
         f"{'; ' + _esc(filters) if filters else ''}{ranking_note}</p>"
@@ -579,6 +635,7 @@ def render_page(s: Snapshot, fragment_url: str, assets: Assets, refresh_seconds:
         f'<main id="live">{render_fragment(s)}</main>'
         "<footer>Exact sums over every document in the search engine, read through the read API's model "
         "(clickagg.query); a minute is complete when the pipeline says no document of it changes any "
-        f'more. JSON: <a href="/dashboard/data.json{_esc(query)}">/dashboard/data.json</a></footer>'
+        "more, an hour when every minute in it is. "
+        f'JSON: <a href="/dashboard/data.json{_esc(query)}">/dashboard/data.json</a></footer>'
         f"<script>{assets.js}</script></body></html>"
     )

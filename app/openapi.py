@@ -44,7 +44,38 @@ _SEGMENT = {
     "description": "Only this segment id; `null` selects users missing from the reference data.",
     "schema": {"type": "string", "pattern": "^(-?[0-9]+|null)$"},
 }
-_MINUTES = _int_param("minutes", "How many of the newest complete windows to rank over.", 5, 1, MAX_WINDOWS)
+_MINUTES = _int_param(
+    "minutes",
+    "How many of the newest complete windows to rank over (minutes; up to "
+    f"{MAX_WINDOWS * 60} with resolution hour or auto; with hour a multiple of 60: the newest "
+    "minutes / 60 complete hours).",
+    5,
+    1,
+    MAX_WINDOWS * 60,
+)
+
+
+def _resolution_param(doc: str, choices: tuple[str, ...] = ("minute", "hour", "auto")) -> dict[str, Any]:
+    return {
+        "name": "resolution",
+        "in": "query",
+        "required": False,
+        "description": doc,
+        "schema": {"type": "string", "enum": list(choices), "default": "minute"},
+    }
+
+
+_RANGE_RESOLUTION = _resolution_param(
+    "minute: one row per minute window; hour: one row per hour from the exact hourly rollups "
+    "(HOURLY_INDEX); auto: hours when the range is longer than 6 h and starts and ends on hour "
+    "boundaries, minutes otherwise. Each row and the answer say which. An hour is complete when "
+    "every minute in it is."
+)
+_TOP_RESOLUTION = _resolution_param(
+    "minute: rank over minute documents; hour: over the newest minutes / 60 complete hours of the "
+    "hourly rollups (minutes a multiple of 60); auto: the same range and the same exact numbers as "
+    "minute, ranges longer than 6 h reading their whole hours from the hourly rollups."
+)
 _K = _int_param("k", "How many articles to return.", 10, 1, MAX_K)
 _MIN_IMPRESSIONS = _int_param(
     "min_impressions",
@@ -112,6 +143,11 @@ SCHEMAS: dict[str, Any] = {
             "final_documents": {"type": "integer"},
             "final": {"type": "boolean", "description": "every document present is marked final"},
             "complete": {"type": "boolean", "description": "nothing in this window will change any more"},
+            "resolution": {
+                "type": "string",
+                "enum": ["minute", "hour"],
+                "description": "minute: a minute window; hour: an hour from the hourly rollups",
+            },
         },
     },
     "LatestMinutes": {
@@ -122,7 +158,11 @@ SCHEMAS: dict[str, Any] = {
     "MinuteRange": {
         "type": "object",
         "required": ["from", "to", "minutes"],
-        "properties": {**_RANGE, "minutes": {"type": "array", "items": _ref("Minute")}},
+        "properties": {
+            **_RANGE,
+            "resolution": {"type": "string", "enum": ["minute", "hour"], "description": "of the rows"},
+            "minutes": {"type": "array", "items": _ref("Minute")},
+        },
     },
     "Article": {
         "type": "object",
@@ -143,6 +183,7 @@ SCHEMAS: dict[str, Any] = {
             "gender": {"type": ["string", "null"]},
             "segment": {"type": ["integer", "string", "null"]},
             "min_impressions": {"type": "integer", "description": "the impression floor applied"},
+            "resolution": {"type": "string", "enum": ["minute", "hour", "auto"]},
         },
     },
     "TopArticles": {
@@ -193,6 +234,14 @@ SCHEMAS: dict[str, Any] = {
             "complete_before_ms": _NULLABLE_INT,
             "last_complete_minute": _NULLABLE_TIME,
             "last_complete_minute_ms": _NULLABLE_INT,
+            "last_complete_window": {**_NULLABLE_TIME, "description": "the newest complete window (or hour)"},
+            "last_complete_window_ms": _NULLABLE_INT,
+            "resolution": {
+                "type": "string",
+                "enum": ["minute", "hour"],
+                "description": "hour: hours [h, h + 1 h) are complete when h + 1 h <= the minutes' "
+                "complete_before",
+            },
             "window_ms": {"type": "integer"},
             "lateness_ms": {"type": "integer"},
             "partitions_expected": {"type": "integer"},
@@ -212,25 +261,25 @@ PATHS: dict[str, Any] = {
     "/api/minutes": _get(
         "minuteRange",
         "Totals of every window overlapping [from, to), empty windows as zeros, each with its completeness.",
-        [_time_param("from", "Range start."), _time_param("to", "Range end (exclusive).")],
+        [_time_param("from", "Range start."), _time_param("to", "Range end (exclusive)."), _RANGE_RESOLUTION],
         "MinuteRange",
     ),
     "/api/top": _get(
         "topArticles",
         "Top articles by CTR over the newest complete windows (ties: more impressions, then lower id).",
-        [_MINUTES, _K, _GENDER, _SEGMENT, _MIN_IMPRESSIONS],
+        [_MINUTES, _K, _GENDER, _SEGMENT, _MIN_IMPRESSIONS, _TOP_RESOLUTION],
         "TopArticles",
     ),
     "/api/top/segments": _get(
         "topBySegment",
         "Top articles by CTR within each segment over the newest complete windows.",
-        [_MINUTES, _K, _GENDER, _MIN_IMPRESSIONS],
+        [_MINUTES, _K, _GENDER, _MIN_IMPRESSIONS, _TOP_RESOLUTION],
         "TopBySegment",
     ),
     "/api/completeness": _get(
         "completeness",
         "Up to when windows are complete, and each partition's progress.",
-        [],
+        [_resolution_param("minute: windows; hour: hours of the hourly rollups.", ("minute", "hour"))],
         "Completeness",
     ),
 }

@@ -9,6 +9,23 @@ starting at m is complete once every partials partition has published progress (
 `<ES_INDEX>-progress`) with m + window + lateness <= closed_below_ms. Only then are all of the
 window's documents written and final, including those owned by partitions that closed it later
 than others. Minutes without any event are complete by the same rule and report zero totals.
+
+Resolutions. The same readers (composite aggregations, exact) run over one of two aliases: the
+minute documents (`<ES_INDEX>`, windows of WINDOW_SECONDS) or the exact hourly rollups
+(`<HOURLY_INDEX>`, Settings.hourly: documents of the same shape with `time` = the UTC hour start,
+written by stage 2 from the same partials). There is no separate progress for hours: an hour
+[h, h + 1 h) is complete exactly when every window in it is, i.e. h + 3_600_000 <= the minutes'
+complete_before_ms (hour_completeness()). Reads take `resolution`:
+- "minute" (the default everywhere, as before) and "hour": read that alias;
+- "auto": totals per window (minutes(), ctr_by_segment()) come from hours when the range is longer
+  than AUTO_HOURS_ABOVE_MS (6 h) and starts and ends on hour boundaries, else from minutes; rankings
+  (top_articles(), top_by_segment(), top_articles_in_range()) keep the minute range exactly and read
+  its whole hours from the rollups and the minutes before the first and after the last whole hour
+  from minute documents (plan_pieces()), when the range is longer than 6 h. So "auto" gives the
+  same numbers as "minute" over the same range, with at most 2 x 59 minutes of minute documents
+  read; and it reads hours only after the rollups' first hour (an hour that began before HOURLY_INDEX
+  was switched on may hold only part of its counts; earlier hours come from minutes). It assumes the
+  minute documents of the edges are still there (RETENTION_DAYS); HOURLY_RETENTION_DAYS is longer.
 """
 
 from __future__ import annotations
@@ -21,7 +38,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -36,6 +53,11 @@ T = TypeVar("T")
 
 DEFAULT_INDEX = "clickstream-minutely"
 DEFAULT_WINDOW_MS = 60_000
+HOUR_MS = 3_600_000
+# "auto" reads hours for ranges longer than this: below it the minute read is small anyway, and a
+# 6 h range holds at most 2 x 59 minutes outside its whole hours against 240 or more inside them.
+AUTO_HOURS_ABOVE_MS = 6 * HOUR_MS
+RESOLUTIONS = ("minute", "hour", "auto")
 MAX_WINDOWS = 7 * 24 * 60  # one request covers at most a week of one-minute windows
 MAX_K = 10_000
 PAGE_SIZE = 10_000  # composite page; well under search.max_buckets
@@ -87,10 +109,11 @@ class Completeness:
     partitions_expected: int
     partitions: tuple[PartitionProgress, ...]
     missing_partitions: tuple[int, ...]
+    resolution: str = "minute"  # "hour": hour_completeness(), window_ms = HOUR_MS
 
     @property
     def last_complete_minute_ms(self) -> int | None:
-        """Start of the newest complete window."""
+        """Start of the newest complete window (an hour's with resolution "hour")."""
         return None if self.complete_before_ms is None else self.complete_before_ms - self.window_ms
 
     def is_complete(self, window_start_ms: int) -> bool:
@@ -103,6 +126,9 @@ class Completeness:
             "complete_before_ms": self.complete_before_ms,
             "last_complete_minute": _iso_or_none(last),
             "last_complete_minute_ms": last,
+            "last_complete_window": _iso_or_none(last),
+            "last_complete_window_ms": last,
+            "resolution": self.resolution,
             "window_ms": self.window_ms,
             "lateness_ms": self.lateness_ms,
             "partitions_expected": self.partitions_expected,
@@ -128,6 +154,7 @@ class MinuteTotals:
     final_documents: int
     final: bool
     complete: bool
+    resolution: str = "minute"  # "hour": the totals of an hour from the hourly rollups
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -308,6 +335,68 @@ def completeness_from_progress(
     return Completeness(complete_before, window, lateness, expected, tuple(progress), missing)
 
 
+def hour_completeness(minutes: Completeness, hour_ms: int = HOUR_MS) -> Completeness:
+    """Completeness of the hourly rollups, from the minutes' (the same progress documents).
+
+    An hour [h, h + hour_ms) is complete exactly when every window starting in it is, i.e. when
+    h + hour_ms <= minutes.complete_before_ms; so hours are complete before the last hour boundary
+    at or before it. None stays None (nothing known complete).
+    """
+    before = minutes.complete_before_ms
+    return replace(
+        minutes,
+        complete_before_ms=None if before is None else before // hour_ms * hour_ms,
+        window_ms=hour_ms,
+        resolution="hour",
+    )
+
+
+def check_resolution(value: str | None, allowed: Sequence[str] = RESOLUTIONS) -> str:
+    """The resolution asked for ('' or None: "minute"), or a QueryError naming the choices."""
+    if value is None or value == "":
+        return "minute"
+    if value not in allowed:
+        raise QueryError(f"resolution must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def range_resolution(resolution: str, from_ms: int, to_ms: int, hourly: bool, hour_ms: int = HOUR_MS) -> str:
+    """The resolution, "minute" or "hour", of a read of totals per window over [from_ms, to_ms).
+
+    "auto" picks hours when rollups exist (`hourly`), the range is longer than AUTO_HOURS_ABOVE_MS
+    and both ends are hour boundaries (so the hours cover exactly the range asked for); minutes
+    otherwise. "hour" without rollups is a QueryError.
+    """
+    resolution = check_resolution(resolution)
+    if resolution == "hour" and not hourly:
+        raise QueryError("resolution hour needs the hourly rollups, which are off (HOURLY_INDEX is empty)")
+    if resolution != "auto":
+        return resolution
+    aligned = from_ms % hour_ms == 0 and to_ms % hour_ms == 0
+    return "hour" if hourly and aligned and to_ms - from_ms > AUTO_HOURS_ABOVE_MS else "minute"
+
+
+def plan_pieces(
+    from_ms: int, to_ms: int, hours_from_ms: int | None, hour_ms: int = HOUR_MS
+) -> list[tuple[str, int, int]]:
+    """Split [from_ms, to_ms) into ("minute" | "hour", start, end) pieces for "auto" rankings.
+
+    The whole hours inside the range, at or after hours_from_ms (None: no usable rollups), come from
+    hours; what lies before and after them from minutes. Pieces are in time order, do not overlap
+    and cover the range exactly; ranges up to AUTO_HOURS_ABOVE_MS stay one minute piece.
+    """
+    if to_ms <= from_ms:
+        return []
+    if hours_from_ms is None or to_ms - from_ms <= AUTO_HOURS_ABOVE_MS:
+        return [("minute", from_ms, to_ms)]
+    first = max(-(-from_ms // hour_ms) * hour_ms, -(-hours_from_ms // hour_ms) * hour_ms)
+    last = to_ms // hour_ms * hour_ms
+    if first >= last:
+        return [("minute", from_ms, to_ms)]
+    pieces = [("minute", from_ms, first), ("hour", first, last), ("minute", last, to_ms)]
+    return [(kind, a, b) for kind, a, b in pieces if a < b]
+
+
 def _ctr_order(a: ArticleStat, b: ArticleStat) -> int:
     """CTR descending (compared exactly by cross-multiplying), impressions descending, article_id ascending."""
     left, right = a.clicks * b.impressions, b.clicks * a.impressions
@@ -406,12 +495,14 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
 
 
 class QueryClient:
-    """Async read API over one clickagg index (and its `-progress` companion).
+    """Async read API over one clickagg index (and its `-progress` companion), and its hourly rollups.
 
     Pass a URL (the engine is asked what it is, the client created and closed here) or a
-    clickagg.es.port.SearchEngine you own.
-    Before reading windows that just became complete it refreshes the index once: the progress
-    document is indexed after the final documents, but the two indices refresh independently, so
+    clickagg.es.port.SearchEngine you own. `hourly` is the hourly rollups' alias (Settings.hourly;
+    None or "": rollups off, resolution "hour" refused, "auto" reads minutes). Every read takes
+    `resolution` (see the module doc), default "minute".
+    Before reading windows that just became complete it refreshes the alias read once: the progress
+    document is indexed after the final documents, but the indices refresh independently, so
     without it a reader could see the progress before the documents it vouches for.
     """
 
@@ -420,24 +511,33 @@ class QueryClient:
         es: str | SearchEngine,
         index: str = DEFAULT_INDEX,
         *,
+        hourly: str | None = None,
         refresh_on_advance: bool = True,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        if not index or any(c in index for c in ",*"):
-            raise QueryError(f"the index must be one index or alias name, got {index!r}")
+        for name in (index, hourly or "-"):
+            if not name or any(c in name for c in ",*"):
+                raise QueryError(f"the index must be one index or alias name, got {name!r}")
+        if hourly and hourly in (index, progress_index(index)):
+            raise QueryError(
+                f"the hourly alias must differ from the index and its progress index, got {hourly!r}"
+            )
         self._owns = isinstance(es, str)
         self.es = _engine_for(es) if isinstance(es, str) else es
         self.index = index
+        self.hourly = hourly or None
         self.progress_index = progress_index(index)
         self.page_size = page_size
         self._refresh = refresh_on_advance
-        self._refreshed_before: int | None = None
+        self._refreshed_before: dict[str, int] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, **options: Any) -> QueryClient:
-        """The client a worker or the CLI uses: URL or Cloud ID, authentication and TLS from Settings."""
+        """The client a worker or the CLI uses: URL or Cloud ID, authentication and TLS from Settings,
+        ES_INDEX and the hourly rollups' alias (Settings.hourly, "" when HOURLY_INDEX is off)."""
         from clickagg.es import engines
 
+        options.setdefault("hourly", getattr(settings, "hourly", None) or None)
         client = cls(engines.search_engine(settings, timeout_s=30), settings.es_index, **options)
         client._owns = True
         return client
@@ -452,55 +552,78 @@ class QueryClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def require_index(self) -> None:
-        """Raise IndexMissing when the index does not exist: reads would make it look empty."""
-        if not await self.es.exists(self.index):
-            raise IndexMissing(f"index {self.index} does not exist", 404, "index_not_found_exception")
+    def alias(self, resolution: str = "minute") -> str:
+        """The alias read at a resolution ("minute" or "hour"; QueryError for hours when they are off)."""
+        if check_resolution(resolution, ("minute", "hour")) == "hour":
+            if not self.hourly:
+                raise QueryError(
+                    "resolution hour needs the hourly rollups, which are off (HOURLY_INDEX is empty)"
+                )
+            return self.hourly
+        return self.index
+
+    async def require_index(self, resolution: str = "minute") -> None:
+        """Raise IndexMissing when the alias read at `resolution` does not exist: reads would make it
+        look empty ("auto" needs the minutes; it reads hours only where the rollups have some)."""
+        name = self.alias("minute" if check_resolution(resolution) == "auto" else resolution)
+        if not await self.es.exists(name):
+            raise IndexMissing(f"index {name} does not exist", 404, "index_not_found_exception")
 
     # -- completeness ----------------------------------------------------------------------
 
-    async def completeness(self) -> Completeness:
-        """The complete-up-to time and each partition's progress."""
+    async def completeness(self, resolution: str = "minute") -> Completeness:
+        """The complete-up-to time and each partition's progress; for "hour", hour_completeness()."""
+        alias = self.alias(resolution)
         try:
             resp = await self.es.search(self.progress_index, {"size": 10_000, "query": {"match_all": {}}})
         except NotFound:
-            return completeness_from_progress([])
-        return completeness_from_progress(hit["_source"] for hit in resp["hits"]["hits"])
+            comp = completeness_from_progress([])
+        else:
+            comp = completeness_from_progress(hit["_source"] for hit in resp["hits"]["hits"])
+        return hour_completeness(comp) if alias != self.index else comp
+
+    async def _visible_at(self, resolution: str) -> Completeness:
+        return await self._visible(await self.completeness(resolution))
 
     async def _visible(self, comp: Completeness) -> Completeness:
         """Make the documents of newly complete windows searchable before they are read (see class doc)."""
+        alias = self.alias(comp.resolution)
         before = comp.complete_before_ms
-        advanced = before is not None and (self._refreshed_before is None or before > self._refreshed_before)
-        if self._refresh and advanced:
+        last = self._refreshed_before.get(alias)
+        advanced = before is not None and (last is None or before > last)
+        if self._refresh and advanced and before is not None:
             try:
-                await self.es.refresh(self.index, ignore_unavailable=True)
+                await self.es.refresh(alias, ignore_unavailable=True)
             except Forbidden:
-                log.warning("no permission to refresh %s; reads may lag the progress signal", self.index)
+                log.warning("no permission to refresh %s; reads may lag the progress signal", alias)
                 self._refresh = False
-            self._refreshed_before = before
+            self._refreshed_before[alias] = before
         return comp
 
-    # -- per-minute totals -----------------------------------------------------------------
+    # -- per-window totals -----------------------------------------------------------------
 
-    async def minutes(self, from_ms: int, to_ms: int) -> list[MinuteTotals]:
-        """Totals of every window overlapping [from_ms, to_ms), oldest first, empty windows as zeros."""
+    async def minutes(self, from_ms: int, to_ms: int, resolution: str = "minute") -> list[MinuteTotals]:
+        """Totals of every window overlapping [from_ms, to_ms), oldest first, empty windows as zeros.
+
+        resolution "hour": hourly windows from the rollups; "auto": hours when the range is longer
+        than 6 h and on hour boundaries, minutes otherwise (range_resolution()); each row says which.
+        """
         if to_ms <= from_ms:
             raise QueryError("the range is empty: 'to' must be after 'from'")
-        comp = await self._visible(await self.completeness())
+        comp = await self._visible_at(range_resolution(resolution, from_ms, to_ms, bool(self.hourly)))
         return await self._minutes(window_starts(from_ms, to_ms, comp.window_ms), comp)
 
-    async def latest_complete_minutes(self, n: int = 1) -> list[MinuteTotals]:
-        """The last n complete windows, oldest first (empty when nothing is complete yet)."""
+    async def latest_complete_minutes(self, n: int = 1, resolution: str = "minute") -> list[MinuteTotals]:
+        """The last n complete windows ("hour": hours), oldest first (empty when nothing is complete yet)."""
         _check_int("n", n, 1, MAX_WINDOWS)
-        comp = await self._visible(await self.completeness())
+        comp = await self._visible_at(resolution)
         if comp.complete_before_ms is None:
             return []
         end, w = comp.complete_before_ms, comp.window_ms
         return await self._minutes(range(end - n * w, end, w), comp)
 
     async def _minutes(self, starts: Sequence[int], comp: Completeness) -> list[MinuteTotals]:
-        if len(starts) > MAX_WINDOWS:
-            raise QueryError(f"the range holds {len(starts)} windows; at most {MAX_WINDOWS} per request")
+        _check_windows(len(starts))
         if not starts:
             return []
         w = comp.window_ms
@@ -511,7 +634,8 @@ class QueryClient:
             "final": {"filter": {"term": {"final": True}}},
         }
         query = {"range": {"time": {"gte": starts[0], "lt": starts[-1] + w, "format": "epoch_millis"}}}
-        async for bucket in self._composite(query, [{"time": {"terms": {"field": "time"}}}], aggs):
+        sources = [{"time": {"terms": {"field": "time"}}}]
+        async for bucket in self._composite(query, sources, aggs, self.alias(comp.resolution)):
             found[int(bucket["key"]["time"])] = (
                 int(bucket["impression"]["value"]),
                 int(bucket["click"]["value"]),
@@ -532,6 +656,7 @@ class QueryClient:
                     final_documents=finals,
                     final=docs == finals,
                     complete=comp.is_complete(start),
+                    resolution=comp.resolution,
                 )
             )
         return rows
@@ -555,20 +680,23 @@ class QueryClient:
             first = after_ms // w * w + w
         return list(range(first, comp.complete_before_ms, w)[:limit])
 
-    async def earliest_minute(self) -> int | None:
-        """Start of the oldest window with any document, or None for an empty index."""
-        resp = await self.es.search(self.index, {"size": 0, "aggs": {"first": {"min": {"field": "time"}}}})
-        value = (resp.get("aggregations") or {}).get("first", {}).get("value")
+    async def earliest_minute(self, resolution: str = "minute") -> int | None:
+        """Start of the oldest window ("hour": hour) with any document, or None for an empty index."""
+        return await self._time_bound("min", self.alias(resolution))
+
+    async def latest_minute(self, resolution: str = "minute") -> int | None:
+        """Start of the newest window ("hour": hour) with any document, or None for an empty index."""
+        return await self._time_bound("max", self.alias(resolution))
+
+    async def _time_bound(self, how: str, alias: str) -> int | None:
+        resp = await self.es.search(alias, {"size": 0, "aggs": {"t": {how: {"field": "time"}}}})
+        value = (resp.get("aggregations") or {}).get("t", {}).get("value")
         return None if value is None else int(value)
 
-    async def latest_minute(self) -> int | None:
-        """Start of the newest window with any document, or None for an empty index."""
-        resp = await self.es.search(self.index, {"size": 0, "aggs": {"last": {"max": {"field": "time"}}}})
-        value = (resp.get("aggregations") or {}).get("last", {}).get("value")
-        return None if value is None else int(value)
-
-    async def latest_minutes(self, n: int = 30, now_ms: int | None = None) -> list[MinuteTotals]:
-        """The last n windows of data, open ones included, oldest first, empty windows as zeros.
+    async def latest_minutes(
+        self, n: int = 30, now_ms: int | None = None, resolution: str = "minute"
+    ) -> list[MinuteTotals]:
+        """The last n windows of data ("hour": hours), open ones included, oldest first, empty ones as zeros.
 
         They end with the newest window holding documents (the window of now_ms, default the
         wall clock, if documents lie in the future), so a replay of archived events shows like live
@@ -576,32 +704,36 @@ class QueryClient:
         index holds no documents. For a live view; a batch job wants latest_complete_minutes().
         """
         _check_int("n", n, 1, MAX_WINDOWS)
-        comp = await self._visible(await self.completeness())
-        newest = await self.latest_minute()
+        comp = await self._visible_at(resolution)
+        newest = await self.latest_minute(resolution)
         if newest is None:
             return []
         now = int(time.time() * 1000) if now_ms is None else now_ms
         return await self._minutes(recent_window_starts(newest, now, n, comp.window_ms), comp)
 
-    async def _windows(self, from_ms: int, to_ms: int) -> range:
-        """Starts of the windows overlapping [from_ms, to_ms), made visible first like minutes() does."""
+    async def _windows(self, from_ms: int, to_ms: int, resolution: str) -> range:
+        """Starts of the windows overlapping [from_ms, to_ms) at a resolution ("minute" or "hour"),
+        made visible first like minutes() does."""
         if to_ms <= from_ms:
             raise QueryError("the range is empty: 'to' must be after 'from'")
-        comp = await self._visible(await self.completeness())
+        comp = await self._visible_at(resolution)
         starts = window_starts(from_ms, to_ms, comp.window_ms)
-        if len(starts) > MAX_WINDOWS:
-            raise QueryError(f"the range holds {len(starts)} windows; at most {MAX_WINDOWS} per request")
+        _check_windows(len(starts))
         return starts
 
-    async def ctr_by_segment(self, from_ms: int, to_ms: int, limit: int = 8) -> list[SegmentSeries]:
+    async def ctr_by_segment(
+        self, from_ms: int, to_ms: int, limit: int = 8, resolution: str = "minute"
+    ) -> list[SegmentSeries]:
         """Impressions, clicks and CTR per segment and window over the windows overlapping [from_ms, to_ms).
 
         Open windows are included (minutes() says which are complete). The `limit` segments with
         most impressions, the null segment (users not in the reference data) competing like any
         other; every window of the range in each, zeros included. Exact sums, like every read here.
+        Windows of the resolution, "auto" choosing as minutes() does.
         """
         _check_int("limit", limit, 1, MAX_K)
-        starts = await self._windows(from_ms, to_ms)
+        resolution = range_resolution(resolution, from_ms, max(to_ms, from_ms + 1), bool(self.hourly))
+        starts = await self._windows(from_ms, to_ms, resolution)
         sources: list[dict[str, Any]] = [
             {"segment": {"terms": {"field": "segment_id", "missing_bucket": True}}},
             {"time": {"terms": {"field": "time"}}},
@@ -609,15 +741,26 @@ class QueryClient:
         span = (starts[0], starts[-1] + starts.step)
         rows = [
             (None if key["segment"] is None else int(key["segment"]), int(key["time"]), imp, clk)
-            async for key, imp, clk in self._article_sums(span, None, None, sources)
+            async for key, imp, clk in self._article_sums(span, None, None, sources, self.alias(resolution))
         ]
         return segment_series(rows, starts, limit)
 
     # -- top articles ----------------------------------------------------------------------
 
-    async def _complete_range(self, minutes: int, end_ms: int | None) -> tuple[int, int] | None:
-        _check_int("minutes", minutes, 1, MAX_WINDOWS)
-        comp = await self._visible(await self.completeness())
+    async def _complete_range(
+        self, minutes: int, end_ms: int | None, resolution: str
+    ) -> tuple[int, int] | None:
+        """[start, end) of the last `minutes` complete minutes (windows), ending at end_ms if given.
+
+        "hour": the last minutes / 60 complete hours (minutes a multiple of 60, end_ms an hour
+        boundary). "auto": the minute range, up to MAX_WINDOWS hours long when rollups exist.
+        """
+        resolution = check_resolution(resolution)
+        hours = resolution == "hour" or (resolution == "auto" and self.hourly is not None)
+        _check_int("minutes", minutes, 1, MAX_WINDOWS * 60 if hours else MAX_WINDOWS)
+        if resolution == "hour" and minutes % 60:
+            raise QueryError(f"with resolution hour, minutes must be a multiple of 60, got {minutes}")
+        comp = await self._visible_at("hour" if resolution == "hour" else "minute")
         if comp.complete_before_ms is None:
             if end_ms is not None:
                 raise IncompleteRangeError("no window is complete yet")
@@ -630,7 +773,45 @@ class QueryClient:
             raise IncompleteRangeError(
                 f"windows up to {iso(end)} are not complete yet (complete before {iso(comp.complete_before_ms)})"
             )
-        return end - minutes * w, end
+        return end - minutes * (60_000 if resolution == "hour" else w), end
+
+    async def _pieces(self, span: tuple[int, int], resolution: str) -> list[tuple[str, int, int]]:
+        """Where the ranked sums of [start, end) are read: one alias, or for "auto" plan_pieces()."""
+        resolution = check_resolution(resolution)
+        if resolution != "auto":
+            self.alias(resolution)
+            return [(resolution, *span)]
+        if not self.hourly:
+            return [("minute", *span)]
+        hours_from = None
+        if span[1] - span[0] > AUTO_HOURS_ABOVE_MS:
+            first = await self.earliest_minute("hour")
+            # the rollups' first hour may have begun before they were switched on: minutes for it
+            hours_from = None if first is None else first + HOUR_MS
+        pieces = plan_pieces(*span, hours_from)
+        if any(kind == "hour" for kind, _, _ in pieces):
+            await self._visible_at("hour")
+        return pieces
+
+    async def _ranked_sums(
+        self,
+        span: tuple[int, int],
+        resolution: str,
+        gender: GenderFilter,
+        segment: SegmentFilter,
+        sources: list[dict[str, Any]],
+    ) -> dict[tuple[Any, ...], list[int]]:
+        """(impressions, clicks) per composite key over the range, its pieces' sums added up."""
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        names = [next(iter(s)) for s in sources]
+        for kind, start, end in await self._pieces(span, resolution):
+            async for key, imp, clk in self._article_sums(
+                (start, end), gender, segment, sources, self.alias(kind)
+            ):
+                cell = sums.setdefault(tuple(key[n] for n in names), [0, 0])
+                cell[0] += imp
+                cell[1] += clk
+        return sums
 
     async def top_articles(
         self,
@@ -640,22 +821,23 @@ class QueryClient:
         segment: SegmentFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
+        resolution: str = "minute",
     ) -> TopArticles:
         """Top k articles by CTR (sum clicks / sum impressions) over the last `minutes` complete windows.
 
         `end_ms` (a window boundary, exclusive) pins the range instead of "the newest complete";
         it must not reach past the complete ones. Ties: more impressions first, then lower article_id.
+        resolution "hour": the last minutes / 60 complete hours, from the rollups; "auto": the same
+        range and numbers as "minute", its whole hours read from the rollups (module doc).
         """
         _check_int("k", k, 1, MAX_K)
         _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
-        span = await self._complete_range(minutes, end_ms)
+        span = await self._complete_range(minutes, end_ms, resolution)
         if span is None:
             return TopArticles(None, None, ())
         sources = [{"article": {"terms": {"field": "article_id"}}}]
-        rows = [
-            (int(key["article"]), imp, clk)
-            async for key, imp, clk in self._article_sums(span, gender, segment, sources)
-        ]
+        sums = await self._ranked_sums(span, resolution, gender, segment, sources)
+        rows = [(int(key[0]), imp, clk) for key, (imp, clk) in sums.items()]
         return TopArticles(span[0], span[1], rank_articles(rows, k, min_impressions))
 
     async def top_by_segment(
@@ -665,11 +847,12 @@ class QueryClient:
         gender: GenderFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
+        resolution: str = "minute",
     ) -> TopBySegment:
         """Top k articles by CTR within each segment (null segment included) over complete windows."""
         _check_int("k", k, 1, MAX_K)
         _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
-        span = await self._complete_range(minutes, end_ms)
+        span = await self._complete_range(minutes, end_ms, resolution)
         if span is None:
             return TopBySegment(None, None, ())
         sources: list[dict[str, Any]] = [
@@ -677,11 +860,10 @@ class QueryClient:
             {"article": {"terms": {"field": "article_id"}}},
         ]
         per_segment: dict[int | None, list[tuple[int, int, int]]] = {}
-        async for key, imp, clk in self._article_sums(span, gender, None, sources):
-            seg = key["segment"]
-            per_segment.setdefault(None if seg is None else int(seg), []).append(
-                (int(key["article"]), imp, clk)
-            )
+        for (seg, article), (imp, clk) in (
+            await self._ranked_sums(span, resolution, gender, None, sources)
+        ).items():
+            per_segment.setdefault(None if seg is None else int(seg), []).append((int(article), imp, clk))
         order = sorted(per_segment, key=lambda s: (s is None, s or 0))
         segments = tuple(SegmentTop(s, rank_articles(per_segment[s], k, min_impressions)) for s in order)
         return TopBySegment(span[0], span[1], tuple(s for s in segments if s.articles))
@@ -694,22 +876,31 @@ class QueryClient:
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
+        resolution: str = "minute",
     ) -> tuple[ArticleStat, ...]:
         """Top k articles by CTR over the windows overlapping [from_ms, to_ms), open ones included.
 
         The sums and the ranking of top_articles() (exact, same tie-breaks), for a live view of a
-        range that may still grow: minutes() says which of its windows are complete.
+        range that may still grow: minutes() says which of its windows are complete. "hour": the
+        hours overlapping the range; "auto": the minutes overlapping it, whole hours from the rollups.
         """
         _check_int("k", k, 1, MAX_K)
         _check_int("min_impressions", min_impressions, 0, MAX_MIN_IMPRESSIONS)
-        starts = await self._windows(from_ms, to_ms)
+        resolution = check_resolution(resolution)
+        if resolution == "auto" and self.hourly:
+            if to_ms <= from_ms:
+                raise QueryError("the range is empty: 'to' must be after 'from'")
+            w = (await self._visible_at("minute")).window_ms
+            span = (from_ms // w * w, -(-to_ms // w) * w)
+            _check_windows((span[1] - span[0]) // HOUR_MS)
+        else:
+            starts = await self._windows(from_ms, to_ms, "minute" if resolution == "auto" else resolution)
+            span = (starts[0], starts[-1] + starts.step)
         sources = [{"article": {"terms": {"field": "article_id"}}}]
-        span = (starts[0], starts[-1] + starts.step)
-        rows = [
-            (int(key["article"]), imp, clk)
-            async for key, imp, clk in self._article_sums(span, gender, segment, sources)
-        ]
-        return rank_articles(rows, k, min_impressions)
+        sums = await self._ranked_sums(span, resolution, gender, segment, sources)
+        return rank_articles(
+            [(int(key[0]), imp, clk) for key, (imp, clk) in sums.items()], k, min_impressions
+        )
 
     async def _article_sums(
         self,
@@ -717,6 +908,7 @@ class QueryClient:
         gender: GenderFilter,
         segment: SegmentFilter,
         sources: list[dict[str, Any]],
+        index: str,
     ) -> AsyncIterator[tuple[dict[str, Any], int, int]]:
         """Yield (composite key, impressions, clicks) for the documents of the range and filters."""
         filters: list[dict[str, Any]] = [
@@ -730,20 +922,20 @@ class QueryClient:
                 filters.append({"term": {field: value}})
         query = {"bool": {"filter": filters, "must_not": must_not}}
         aggs = {"impression": {"sum": {"field": "impression"}}, "click": {"sum": {"field": "click"}}}
-        async for bucket in self._composite(query, sources, aggs):
+        async for bucket in self._composite(query, sources, aggs, index):
             yield bucket["key"], int(bucket["impression"]["value"]), int(bucket["click"]["value"])
 
     async def _composite(
-        self, query: dict[str, Any], sources: list[dict[str, Any]], aggs: dict[str, Any]
+        self, query: dict[str, Any], sources: list[dict[str, Any]], aggs: dict[str, Any], index: str
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every bucket of a composite aggregation, page by page: exact, however many there are."""
+        """Every bucket of a composite aggregation on `index`, page by page: exact, however many there are."""
         after: dict[str, Any] | None = None
         while True:
             composite: dict[str, Any] = {"size": self.page_size, "sources": sources}
             if after is not None:
                 composite["after"] = after
             resp = await self.es.search(
-                self.index, {"size": 0, "query": query, "aggs": {"c": {"composite": composite, "aggs": aggs}}}
+                index, {"size": 0, "query": query, "aggs": {"c": {"composite": composite, "aggs": aggs}}}
             )
             result = (resp.get("aggregations") or {}).get("c")
             if not result:
@@ -753,6 +945,14 @@ class QueryClient:
             after = result.get("after_key")
             if after is None or len(result["buckets"]) < self.page_size:
                 return
+
+
+def _check_windows(n: int) -> None:
+    if n > MAX_WINDOWS:
+        raise QueryError(
+            f"the range holds {n} windows; at most {MAX_WINDOWS} per request "
+            "(a longer range: resolution hour or auto, which read the hourly rollups)"
+        )
 
 
 def _engine_for(url: str) -> SearchEngine:
@@ -781,29 +981,33 @@ class SyncQueryClient:
     def _run(self, step: Awaitable[T]) -> T:
         return self._loop.run_until_complete(step)
 
-    def completeness(self) -> Completeness:
-        return self._run(self._client.completeness())
+    def completeness(self, resolution: str = "minute") -> Completeness:
+        return self._run(self._client.completeness(resolution))
 
-    def latest_complete_minutes(self, n: int = 1) -> list[MinuteTotals]:
-        return self._run(self._client.latest_complete_minutes(n))
+    def latest_complete_minutes(self, n: int = 1, resolution: str = "minute") -> list[MinuteTotals]:
+        return self._run(self._client.latest_complete_minutes(n, resolution))
 
-    def minutes(self, from_ms: int, to_ms: int) -> list[MinuteTotals]:
-        return self._run(self._client.minutes(from_ms, to_ms))
+    def minutes(self, from_ms: int, to_ms: int, resolution: str = "minute") -> list[MinuteTotals]:
+        return self._run(self._client.minutes(from_ms, to_ms, resolution))
 
     def final_minutes(self, after_ms: int | None = None, limit: int = MAX_WINDOWS) -> list[int]:
         return self._run(self._client.final_minutes(after_ms, limit))
 
-    def earliest_minute(self) -> int | None:
-        return self._run(self._client.earliest_minute())
+    def earliest_minute(self, resolution: str = "minute") -> int | None:
+        return self._run(self._client.earliest_minute(resolution))
 
-    def latest_minute(self) -> int | None:
-        return self._run(self._client.latest_minute())
+    def latest_minute(self, resolution: str = "minute") -> int | None:
+        return self._run(self._client.latest_minute(resolution))
 
-    def latest_minutes(self, n: int = 30, now_ms: int | None = None) -> list[MinuteTotals]:
-        return self._run(self._client.latest_minutes(n, now_ms))
+    def latest_minutes(
+        self, n: int = 30, now_ms: int | None = None, resolution: str = "minute"
+    ) -> list[MinuteTotals]:
+        return self._run(self._client.latest_minutes(n, now_ms, resolution))
 
-    def ctr_by_segment(self, from_ms: int, to_ms: int, limit: int = 8) -> list[SegmentSeries]:
-        return self._run(self._client.ctr_by_segment(from_ms, to_ms, limit))
+    def ctr_by_segment(
+        self, from_ms: int, to_ms: int, limit: int = 8, resolution: str = "minute"
+    ) -> list[SegmentSeries]:
+        return self._run(self._client.ctr_by_segment(from_ms, to_ms, limit, resolution))
 
     def top_articles_in_range(
         self,
@@ -813,9 +1017,12 @@ class SyncQueryClient:
         gender: GenderFilter = None,
         segment: SegmentFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
+        resolution: str = "minute",
     ) -> tuple[ArticleStat, ...]:
         return self._run(
-            self._client.top_articles_in_range(from_ms, to_ms, k, gender, segment, min_impressions)
+            self._client.top_articles_in_range(
+                from_ms, to_ms, k, gender, segment, min_impressions, resolution
+            )
         )
 
     def top_articles(
@@ -826,8 +1033,11 @@ class SyncQueryClient:
         segment: SegmentFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
+        resolution: str = "minute",
     ) -> TopArticles:
-        return self._run(self._client.top_articles(minutes, k, gender, segment, min_impressions, end_ms))
+        return self._run(
+            self._client.top_articles(minutes, k, gender, segment, min_impressions, end_ms, resolution)
+        )
 
     def top_by_segment(
         self,
@@ -836,8 +1046,9 @@ class SyncQueryClient:
         gender: GenderFilter = None,
         min_impressions: int = DEFAULT_MIN_IMPRESSIONS,
         end_ms: int | None = None,
+        resolution: str = "minute",
     ) -> TopBySegment:
-        return self._run(self._client.top_by_segment(minutes, k, gender, min_impressions, end_ms))
+        return self._run(self._client.top_by_segment(minutes, k, gender, min_impressions, end_ms, resolution))
 
     def close(self) -> None:
         if not self._loop.is_closed():

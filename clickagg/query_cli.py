@@ -46,6 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "0 ranks every article with an impression)",
     )
     parser.add_argument("--by-segment", action="store_true", help="top: the top k within each segment")
+    parser.add_argument(
+        "--resolution",
+        choices=("minute", "hour", "auto"),
+        default=None,
+        help="range / top / completeness: minute documents (default), the exact hourly rollups "
+        "(HOURLY_INDEX; top: --minutes a multiple of 60, the last complete hours), or auto (range: "
+        "hours when longer than 6 h and on hour boundaries; top: the same minutes, their whole hours "
+        "read from the rollups)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON instead of a table")
 
 
@@ -60,6 +69,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"clickagg query: error: {exc}", file=sys.stderr)
         return 2
     except IndexMissing:
+        if getattr(args, "resolution", None) == "hour":
+            print(
+                f"clickagg query: error: HOURLY_INDEX {settings.hourly} does not exist at "
+                f"{settings.elasticsearch_url} (workers write it when HOURLY_INDEX is set; "
+                "or ask --resolution minute)",
+                file=sys.stderr,
+            )
+            return 1
         print(
             f"clickagg query: error: ES_INDEX {settings.es_index} does not exist at {settings.elasticsearch_url} "
             "(check ES_INDEX; a worker creates it when it starts)",
@@ -94,19 +111,22 @@ async def _answer(settings: Settings, args: argparse.Namespace) -> str:
         parse_time(args.from_time), parse_time(args.to_time)
     if args.what == "top":
         parse_gender(args.gender), parse_segment(args.segment)
+    resolution = args.resolution or "minute"
     async with QueryClient.from_settings(settings) as client:
-        await client.require_index()  # a missing index would read as an empty one
+        if args.what != "latest":
+            client.alias("minute" if resolution == "auto" else resolution)  # hours when they are off: 2
+        await client.require_index(resolution)  # a missing index would read as an empty one
         if args.what == "latest":
             rows = await client.latest_complete_minutes(args.minutes)
             return _json([r.to_dict() for r in rows]) if args.json else minutes_table(rows)
         if args.what == "range":
             if not args.from_time or not args.to_time:
                 raise QueryError("range needs --from and --to")
-            rows = await client.minutes(parse_time(args.from_time), parse_time(args.to_time))
+            rows = await client.minutes(parse_time(args.from_time), parse_time(args.to_time), resolution)
             return _json([r.to_dict() for r in rows]) if args.json else minutes_table(rows)
         if args.what == "top":
             return await _top(client, args)
-        comp = await client.completeness()
+        comp = await client.completeness(resolution)
         return _json(comp.to_dict()) if args.json else completeness_text(comp)
 
 
@@ -128,10 +148,17 @@ def _check_flags(args: argparse.Namespace) -> None:
         used += [flag for flag, given in (("--from", args.from_time), ("--to", args.to_time)) if given]
     if args.what in ("range", "completeness") and args.minutes != 5:
         used.append("--minutes")
+    if args.what == "latest" and args.resolution is not None:
+        used.append("--resolution")
     if args.by_segment and args.segment is not None:
         used.append("--segment (with --by-segment)")
-    if not 1 <= args.minutes <= MAX_WINDOWS:
-        raise QueryError(f"--minutes must be in 1..{MAX_WINDOWS}, got {args.minutes}")
+    if args.what == "completeness" and args.resolution == "auto":
+        raise QueryError("--resolution for 'query completeness' is minute or hour, got auto")
+    most = MAX_WINDOWS * 60 if args.what == "top" and args.resolution in ("hour", "auto") else MAX_WINDOWS
+    if not 1 <= args.minutes <= most:
+        raise QueryError(f"--minutes must be in 1..{most}, got {args.minutes}")
+    if args.what == "top" and args.resolution == "hour" and args.minutes % 60:
+        raise QueryError(f"with --resolution hour, --minutes must be a multiple of 60, got {args.minutes}")
     if args.min_impressions is not None and not 0 <= args.min_impressions <= MAX_MIN_IMPRESSIONS:
         raise QueryError(f"--min-impressions must be in 0..{MAX_MIN_IMPRESSIONS}, got {args.min_impressions}")
     if used:
@@ -145,7 +172,9 @@ async def _top(client: Any, args: argparse.Namespace) -> str:
         args.min_impressions = DEFAULT_MIN_IMPRESSIONS
     gender = parse_gender(args.gender)
     if args.by_segment:
-        result = await client.top_by_segment(args.minutes, args.k, gender, args.min_impressions)
+        result = await client.top_by_segment(
+            args.minutes, args.k, gender, args.min_impressions, resolution=args.resolution or "minute"
+        )
         if args.json:
             return _json(result.to_dict())
         blocks = [_top_header(result, args, "per segment")]
@@ -156,7 +185,9 @@ async def _top(client: Any, args: argparse.Namespace) -> str:
             blocks.append("no articles")
         return "\n".join(blocks)
     segment = parse_segment(args.segment)
-    top = await client.top_articles(args.minutes, args.k, gender, segment, args.min_impressions)
+    top = await client.top_articles(
+        args.minutes, args.k, gender, segment, args.min_impressions, resolution=args.resolution or "minute"
+    )
     if args.json:
         return _json(top.to_dict())
     return (
@@ -169,9 +200,13 @@ def _top_header(result: Any, args: argparse.Namespace, suffix: str) -> str:
         return "no complete minutes yet (see `clickagg query completeness`)"
     filters = f"gender={args.gender or 'any'}, segment={args.segment or 'any'}, min impressions={args.min_impressions}"
     what = f"top {args.k} articles by CTR{' ' + suffix if suffix else ''}"
-    return (
-        f"{what}, {args.minutes} complete minute(s) [{_iso(result.from_ms)}, {_iso(result.to_ms)}), {filters}"
+    span = (
+        f"{args.minutes // 60} complete hour(s)"
+        if args.resolution == "hour"
+        else f"{args.minutes} complete minute(s)"
+        + (" (whole hours from the hourly rollups)" if args.resolution == "auto" else "")
     )
+    return f"{what}, {span} [{_iso(result.from_ms)}, {_iso(result.to_ms)}), {filters}"
 
 
 def _iso(ms: int) -> str:
@@ -191,7 +226,8 @@ def _yes(flag: bool) -> str:
 def minutes_table(rows: list[Any]) -> str:
     if not rows:
         return "no complete minutes yet (see `clickagg query completeness`)"
-    lines = [f"{'minute (UTC)':<26}{'impressions':>12}{'clicks':>10}{'ctr':>9}{'docs':>8}  final  complete"]
+    unit = "hour" if rows[0].resolution == "hour" else "minute"
+    lines = [f"{unit + ' (UTC)':<26}{'impressions':>12}{'clicks':>10}{'ctr':>9}{'docs':>8}  final  complete"]
     for r in rows:
         ctr = "-" if r.ctr is None else f"{r.ctr:.4f}"
         lines.append(
@@ -212,10 +248,15 @@ def completeness_text(comp: Any) -> str:
     if comp.complete_before_ms is None:
         head = "nothing is complete yet"
     else:
-        head = f"complete before {_iso(comp.complete_before_ms)} (last complete minute {_iso(comp.last_complete_minute_ms)})"
+        unit = "hour" if comp.resolution == "hour" else "minute"
+        head = (
+            f"complete before {_iso(comp.complete_before_ms)} "
+            f"(last complete {unit} {_iso(comp.last_complete_minute_ms)})"
+        )
     missing = ", ".join(map(str, comp.missing_partitions)) or "none"
     lines = [
         head,
+        f"{'hours (complete when every minute in them is), ' if comp.resolution == 'hour' else ''}"
         f"window {comp.window_ms} ms, lateness {comp.lateness_ms} ms, "
         f"partitions {comp.partitions_expected} (missing: {missing})",
     ]

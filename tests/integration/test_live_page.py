@@ -468,6 +468,7 @@ async def test_live_page_shows_elasticsearch_numbers_in_headless_chromium(
             "min_impressions": 30,
             "gender": "female",
             "segment": "1",
+            "view": "minute",
         }
         assert filtered["impression"] == sum(d.impression for d in docs), "totals cover every user"
         assert refused_status == 400 and "minutes must be in 1..1440, got 0" in refused_page

@@ -192,8 +192,9 @@ def test_controls_show_the_values_in_use_and_the_filters_in_the_ranking_hint() -
     assert "in the window; gender female, segment 3" in page
     assert '<a href="/dashboard/data.json?minutes=60">' in page
     assert s.as_json()["query"] == {
-        "minutes": 60, "top": 5, "min_impressions": 50, "gender": "female", "segment": "3",
+        "minutes": 60, "top": 5, "min_impressions": 50, "gender": "female", "segment": "3", "view": "minute",
     }  # fmt: skip
+    assert '<option value="minute" selected>last minutes</option>' in page
 
 
 def test_refused_parameters_keep_what_was_typed_and_stop_the_refresh() -> None:
@@ -241,8 +242,10 @@ def test_parameters_default_and_parse() -> None:
         (
             {"n": "5"},
             None,
-            "unknown parameter(s) n; the page takes gender, min_impressions, minutes, segment, top",
+            "unknown parameter(s) n; the page takes gender, min_impressions, minutes, segment, top, view",
         ),
+        ({"view": "day"}, "view", "view must be minute or hour, got 'day'"),
+        ({"view": "Hour"}, "view", "view must be minute or hour, got 'Hour'"),
     ],
 )
 def test_bad_parameters_name_the_control(query: dict[str, str], name: str | None, message: str) -> None:
@@ -288,3 +291,68 @@ def test_engine_failure_names_a_cloud_deployment_not_its_id() -> None:
     said = dashboard.engine_failure(REFUSED, settings)
     assert said.startswith("The search engine at the Elastic Cloud deployment (ELASTIC_CLOUD_ID) cannot be")
     assert "ZXMu" not in said
+
+
+H = 3_600_000
+
+
+def hourly() -> render.Snapshot:
+    """The hourly view: 7 days of hours (2026-01-20 13:00 .. 2026-01-27 12:00), the newest one open."""
+    start = T0 - 167 * H
+    hours = tuple(
+        MinuteTotals(iso(t), t, 1000 + i, 10 + i % 7, (10 + i % 7) / (1000 + i), 4, 4 if i < 167 else 1,
+                     i < 167, i < 167, "hour")
+        for i, t in enumerate(range(start, T0 + H, H))
+    )  # fmt: skip
+    windows = tuple(WindowCounts(h.time, h.time_ms, h.impressions, h.clicks, h.ctr) for h in hours)
+    segments = (
+        SegmentSeries(1, sum(h.impressions for h in hours), sum(h.clicks for h in hours), 0.01, windows),
+    )
+    return snapshot(
+        minutes=hours,
+        segments=segments,
+        articles=(ArticleStat(7, 40, 4, 0.1),),
+        window_ms=H,
+        minutes_requested=168,
+        resolution="hour",
+        index="i-hourly",
+        controls=render.Controls(view="hour"),
+    )
+
+
+def test_hourly_view_speaks_of_hours_and_marks_days_on_the_axis() -> None:
+    s = hourly()
+    assert len(s.minutes) == 168 and s.unit == "hour"
+    fragment = render.render_fragment(s)
+    assert "Last 168 hours (7 days) of the hourly rollups in <code>i-hourly</code>" in fragment
+    assert "Impressions and clicks per hour" in fragment and "per segment and hour" in fragment
+    assert "1 open hour, still counting" in fragment and "complete hours" in fragment
+    assert "<th>hour (UTC)</th>" in fragment and ">01-27 12:00<" in fragment  # the newest hour, dated
+    assert 'data-resolution="hour"' in fragment
+    traffic = render.traffic_chart(s.minutes)
+    labels = re.findall(r'<text x="[^"]+" y="[^"]+" text-anchor="middle">([^<]+)</text>', traffic)
+    # each UTC midnight in the range (01-21 .. 01-27; 01-27 00:00 is 12 h before the newest hour), the newest hour
+    assert labels == [f"01-{d}" for d in range(21, 28)] + ["12:00"]
+    assert "minute" not in re.sub(r'id="[^"]*"', "", fragment)  # no minute wording (ids stay as they are)
+    assert traffic.count('class="bar open"') == 1
+    data = s.as_json()
+    assert (data["resolution"], data["window_ms"], len(data["minutes"])) == ("hour", H, 168)
+    assert data["impression"] == sum(h.impressions for h in s.minutes)
+    assert data["query"]["view"] == "hour"
+    page = render.render_page(s, "/dashboard/fragment?view=hour", ASSETS, 5)
+    assert '<option value="hour" selected>last 7 days, hourly</option>' in page
+
+
+def test_minute_view_keeps_its_words() -> None:
+    fragment = render.render_fragment(live())
+    assert "Last 4 minutes of data in <code>i</code>" in fragment and "complete minutes" in fragment
+    assert "<th>minute (UTC)</th>" in fragment and 'data-resolution="minute"' in fragment
+
+
+def test_hourly_view_parameter() -> None:
+    assert dashboard.parse_controls({"view": "hour"}).view == "hour"
+    assert dashboard.parse_controls({"view": ""}).view == dashboard.parse_controls({}).view == "minute"
+    with pytest.raises(dashboard.BadParameter) as refused:
+        dashboard.parse_controls({"view": "hour"}, hourly=False)
+    assert refused.value.name == "view" and "HOURLY_INDEX is empty" in str(refused.value)
+    assert dashboard.parse_controls({"view": "minute"}, hourly=False).view == "minute"

@@ -8,8 +8,16 @@ import pytest
 from openapi_spec_validator import validate
 
 from clickagg.app import api, openapi
+from clickagg.core.documents import iso
 from clickagg.es.errors import Unreachable
-from clickagg.query import DEFAULT_MIN_IMPRESSIONS, UNKNOWN, ArticleStat, TopArticles
+from clickagg.query import (
+    DEFAULT_MIN_IMPRESSIONS,
+    UNKNOWN,
+    ArticleStat,
+    Completeness,
+    MinuteTotals,
+    TopArticles,
+)
 
 
 class Untouchable:
@@ -45,7 +53,23 @@ BAD_REQUESTS = [
     ("/api/top/segments", {"min_impressions": "1.5"}, "min_impressions must be an integer, got '1.5'"),
     ("/api/top", {"top": "3"}, "unknown parameter(s) top"),
     ("/api/top/segments", {"segment": "1"}, "unknown parameter(s) segment"),
-    ("/api/completeness", {"n": "1"}, "unknown parameter(s) n; expected: none"),
+    ("/api/completeness", {"n": "1"}, "unknown parameter(s) n; expected: resolution"),
+    ("/api/completeness", {"resolution": "auto"}, "resolution must be one of minute, hour, got 'auto'"),
+    (
+        "/api/minutes",
+        {"from": "0", "to": "1", "resolution": "day"},
+        "resolution must be one of minute, hour, auto",
+    ),
+    ("/api/top", {"resolution": "Hour"}, "resolution must be one of minute, hour, auto, got 'Hour'"),
+    ("/api/top", {"resolution": "hour"}, "with resolution hour, minutes must be a multiple of 60, got 5"),
+    ("/api/top", {"resolution": "hour", "minutes": "90"}, "minutes must be a multiple of 60, got 90"),
+    ("/api/top", {"minutes": "10081"}, "minutes must be in 1..10080, got 10081"),
+    ("/api/top", {"minutes": "604860", "resolution": "auto"}, "minutes must be in 1..604800, got 604860"),
+    (
+        "/api/top/segments",
+        {"resolution": "hour", "minutes": "30"},
+        "minutes must be a multiple of 60, got 30",
+    ),
 ]
 
 
@@ -60,7 +84,7 @@ async def test_bad_parameters_are_400_with_a_clear_message(
 
 async def test_too_long_range_is_400_from_the_query_layer() -> None:
     class Client:
-        async def minutes(self, from_ms: int, to_ms: int) -> Any:
+        async def minutes(self, from_ms: int, to_ms: int, resolution: str) -> Any:
             from clickagg.query import QueryError
 
             raise QueryError("the range holds 20000 windows; at most 10080 per request")
@@ -71,7 +95,7 @@ async def test_too_long_range_is_400_from_the_query_layer() -> None:
 
 async def test_elasticsearch_down_is_503() -> None:
     class Down:
-        async def completeness(self) -> Any:
+        async def completeness(self, resolution: str) -> Any:
             raise Unreachable("ConnectionError: connection refused")
 
     status, body = await api.respond(api.completeness, Down(), {})  # type: ignore[arg-type]
@@ -83,16 +107,64 @@ async def test_top_parameters_reach_the_client_typed() -> None:
     query = {"minutes": "3", "k": "2", "gender": "null", "segment": "4", "min_impressions": "5"}
     status, body = await api.respond(api.top, client, query)  # type: ignore[arg-type]
     assert status == 200
-    assert client.calls == [{"minutes": 3, "k": 2, "gender": UNKNOWN, "segment": 4, "min_impressions": 5}]
-    assert body["query"] == {"minutes": 3, "k": 2, "gender": "null", "segment": 4, "min_impressions": 5}
+    assert client.calls == [
+        {"minutes": 3, "k": 2, "gender": UNKNOWN, "segment": 4, "min_impressions": 5, "resolution": "minute"}
+    ]
+    assert body["query"] == {
+        "minutes": 3,
+        "k": 2,
+        "gender": "null",
+        "segment": 4,
+        "min_impressions": 5,
+        "resolution": "minute",
+    }
     assert body["articles"] == [{"article_id": 7, "impressions": 10, "clicks": 3, "ctr": 0.3}]
     assert (body["from_ms"], body["to_ms"], body["to"]) == (0, 60_000, "1970-01-01T00:01:00.000Z")
     client.calls.clear()
     await api.respond(api.top, client, {})  # type: ignore[arg-type]
     assert client.calls == [
-        {"minutes": 5, "k": 10, "gender": None, "segment": None, "min_impressions": DEFAULT_MIN_IMPRESSIONS}
+        {
+            "minutes": 5,
+            "k": 10,
+            "gender": None,
+            "segment": None,
+            "min_impressions": DEFAULT_MIN_IMPRESSIONS,
+            "resolution": "minute",
+        }
     ]
+    client.calls.clear()
+    await api.respond(api.top, client, {"minutes": "1440", "resolution": "hour"})  # type: ignore[arg-type]
+    await api.respond(api.top, client, {"minutes": "20000", "resolution": "auto"})  # type: ignore[arg-type]
+    assert [(c["minutes"], c["resolution"]) for c in client.calls] == [(1440, "hour"), (20000, "auto")]
     assert DEFAULT_MIN_IMPRESSIONS > 1, "a 1-impression article must not be able to win by default"
+
+
+async def test_range_and_completeness_pass_the_resolution_on() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.asked: list[tuple[Any, ...]] = []
+
+        async def minutes(self, from_ms: int, to_ms: int, resolution: str) -> list[MinuteTotals]:
+            self.asked.append((from_ms, to_ms, resolution))
+            chosen = "hour" if resolution != "minute" else "minute"
+            return [MinuteTotals(iso(from_ms), from_ms, 1, 0, 0.0, 1, 1, True, True, chosen)]
+
+        async def completeness(self, resolution: str) -> Completeness:
+            self.asked.append((resolution,))
+            return Completeness(7_200_000, 3_600_000, 0, 1, (), (), resolution)
+
+    client = Client()
+    status, body = await api.respond(
+        api.minute_range,
+        client,
+        {"from": "0", "to": "86400000", "resolution": "auto"},  # type: ignore[arg-type]
+    )
+    assert status == 200 and body["resolution"] == "hour" and body["minutes"][0]["resolution"] == "hour"
+    status, body = await api.respond(api.minute_range, client, {"from": "0", "to": "60000"})  # type: ignore[arg-type]
+    assert status == 200 and body["resolution"] == "minute"
+    status, body = await api.respond(api.completeness, client, {"resolution": "hour"})  # type: ignore[arg-type]
+    assert status == 200 and (body["resolution"], body["last_complete_window_ms"]) == ("hour", 3_600_000)
+    assert client.asked == [(0, 86_400_000, "auto"), (0, 60_000, "minute"), ("hour",)]
 
 
 def test_openapi_document_is_valid_and_matches_the_handlers() -> None:
@@ -102,6 +174,10 @@ def test_openapi_document_is_valid_and_matches_the_handlers() -> None:
     for path, item in doc["paths"].items():
         names = {p["name"] for p in item["get"].get("parameters", [])}
         assert names == api.PARAMS[path], path
+        for p in item["get"].get("parameters", []):
+            if p["name"] == "resolution":
+                want = ["minute", "hour"] if path == "/api/completeness" else ["minute", "hour", "auto"]
+                assert p["schema"]["enum"] == want and p["schema"]["default"] == "minute", path
         if path != "/api/openapi.json":
             assert item["get"]["responses"]["400"]["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/Error"

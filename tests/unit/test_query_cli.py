@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from clickagg import cli, query_cli
-from clickagg.query import ArticleStat, Completeness, MinuteTotals, PartitionProgress
+from clickagg.query import ArticleStat, Completeness, MinuteTotals, PartitionProgress, hour_completeness
 
 UNREACHABLE = "http://127.0.0.1:9"  # nothing listens: any request would fail with exit 1, not 2
 
@@ -32,6 +34,20 @@ UNREACHABLE = "http://127.0.0.1:9"  # nothing listens: any request would fail wi
             ["query", "latest", "--min-impressions", "20"],
             "--min-impressions do(es) not apply to 'query latest'",
         ),
+        (["query", "latest", "--resolution", "hour"], "--resolution do(es) not apply to 'query latest'"),
+        (["query", "completeness", "--resolution", "auto"], "is minute or hour, got auto"),
+        (["query", "top", "--resolution", "hour"], "--minutes must be a multiple of 60, got 5"),
+        (["query", "top", "--resolution", "hour", "--minutes", "90"], "a multiple of 60, got 90"),
+        (["query", "top", "--minutes", "10081"], "--minutes must be in 1..10080, got 10081"),
+        (["query", "top", "--resolution", "auto", "--minutes", "604801"], "in 1..604800, got 604801"),
+        (
+            ["query", "top", "--resolution", "hour", "--minutes", "60", "--hourly-index", ""],
+            "resolution hour needs the hourly rollups, which are off (HOURLY_INDEX is empty)",
+        ),
+        (
+            ["query", "range", "--resolution", "hour", "--from", "0", "--to", "1", "--hourly-index", ""],
+            "HOURLY_INDEX is empty",
+        ),
     ],
 )
 def test_bad_requests_exit_2_with_a_message(
@@ -40,6 +56,15 @@ def test_bad_requests_exit_2_with_a_message(
     assert cli.main([*argv, "--elasticsearch-url", UNREACHABLE]) == 2
     err = capsys.readouterr().err
     assert message in err, err
+
+
+def test_resolution_is_one_of_three(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["query", "range", "--resolution", "day", "--elasticsearch-url", UNREACHABLE])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'day' (choose from minute, hour, auto)" in capsys.readouterr().err.replace(
+        "'minute', 'hour', 'auto'", "minute, hour, auto"
+    )
 
 
 def test_unreachable_elasticsearch_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,3 +102,9 @@ def test_tables_render_values() -> None:
     text = query_cli.completeness_text(comp)
     assert "complete before 1970-01-01T00:02:00.000Z (last complete minute 1970-01-01T00:01:00.000Z)" in text
     assert "partitions 2 (missing: 1)" in text
+    hours = query_cli.completeness_text(
+        hour_completeness(replace(comp, complete_before_ms=7 * 3_600_000 + 120_000))
+    )
+    assert "complete before 1970-01-01T07:00:00.000Z (last complete hour 1970-01-01T06:00:00.000Z)" in hours
+    hour_rows = [MinuteTotals("1970-01-01T06:00:00.000Z", 6 * 3_600_000, 5, 1, 0.2, 3, 3, True, True, "hour")]
+    assert query_cli.minutes_table(hour_rows).splitlines()[0].startswith("hour (UTC)")

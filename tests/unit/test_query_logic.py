@@ -9,13 +9,18 @@ from fractions import Fraction
 import pytest
 
 from clickagg.query import (
+    AUTO_HOURS_ABOVE_MS,
     UNKNOWN,
     QueryError,
+    check_resolution,
     completeness_from_progress,
     filter_label,
+    hour_completeness,
     parse_gender,
     parse_segment,
     parse_time,
+    plan_pieces,
+    range_resolution,
     rank_articles,
     recent_window_starts,
     segment_series,
@@ -227,3 +232,112 @@ def test_segment_series_ties_zeros_and_the_null_segment() -> None:
     }  # fmt: skip
     assert [s.segment_id for s in segment_series(rows, starts, limit=2)] == [1, 2]
     assert segment_series([], starts, limit=3) == []
+
+
+H = 3_600_000
+
+
+def test_hours_are_complete_exactly_when_every_window_in_them_is() -> None:
+    """Brute force over the progress rule: hour h is complete iff each window starting in [h, h + H) is."""
+    rng = random.Random(13)
+    for _ in range(300):
+        window = rng.choice([1_000, 60_000, 300_000, 600_000])
+        lateness = rng.choice([0, 5_000, 10_000, 59_999, 120_000])
+        partitions = rng.randrange(1, 4)
+        closed = [rng.randrange(30 * H, 34 * H) for _ in range(partitions)]
+        minutes = completeness_from_progress(
+            [progress(p, partitions, c, window, lateness) for p, c in enumerate(closed)]
+        )
+        hours = hour_completeness(minutes)
+        assert (hours.resolution, hours.window_ms, minutes.resolution) == ("hour", H, "minute")
+        assert (hours.partitions, hours.lateness_ms) == (minutes.partitions, minutes.lateness_ms)
+        for h in range(28 * H, 36 * H, H):
+            every_window = all(
+                m + window + lateness <= min(closed)
+                for m in range(h // window * window, h + H, window)
+                if m >= h
+            )
+            assert hours.is_complete(h) == every_window, (h, window, lateness, closed)
+        assert hours.to_dict()["resolution"] == "hour"
+        assert hours.to_dict()["last_complete_window_ms"] == hours.last_complete_minute_ms
+
+
+def test_hour_completeness_boundaries() -> None:
+    h = 1_700_000_000_000 // H * H
+    exactly = completeness_from_progress([progress(0, 1, h + H + L)])  # minutes complete before h + H
+    assert exactly.complete_before_ms == h + H
+    assert hour_completeness(exactly).complete_before_ms == h + H and hour_completeness(exactly).is_complete(
+        h
+    )
+    one_short = completeness_from_progress([progress(0, 1, h + H + L - 1)])  # h's last minute is open
+    assert one_short.complete_before_ms == h + H - W
+    assert hour_completeness(one_short).complete_before_ms == h and not hour_completeness(
+        one_short
+    ).is_complete(h)
+    nothing = hour_completeness(
+        completeness_from_progress([progress(0, 2, h + H + L)])
+    )  # partition 1 missing
+    assert nothing.complete_before_ms is None and nothing.last_complete_minute_ms is None
+    assert not nothing.is_complete(0) and nothing.missing_partitions == (1,)
+
+
+def test_resolution_values_are_checked() -> None:
+    assert check_resolution(None) == check_resolution("") == "minute"
+    assert [check_resolution(r) for r in ("minute", "hour", "auto")] == ["minute", "hour", "auto"]
+    for bad in ("Minute", "hours", "day", " hour"):
+        with pytest.raises(QueryError, match="resolution must be one of minute, hour, auto"):
+            check_resolution(bad)
+    with pytest.raises(QueryError, match="one of minute, hour, got 'auto'"):
+        check_resolution("auto", ("minute", "hour"))
+
+
+def test_auto_reads_totals_from_hours_only_for_long_aligned_ranges() -> None:
+    day = 20_000 * 24 * H
+    assert range_resolution("auto", day, day + 7 * H, hourly=True) == "hour"
+    assert range_resolution("auto", day, day + 6 * H, hourly=True) == "minute"  # not longer than 6 h
+    assert range_resolution("auto", day + W, day + 7 * H + W, hourly=True) == "minute"  # not on hours
+    assert range_resolution("auto", day, day + 7 * H + W, hourly=True) == "minute"
+    assert range_resolution("auto", day, day + 7 * H, hourly=False) == "minute"  # rollups off
+    assert range_resolution("minute", day, day + 70 * H, hourly=True) == "minute"
+    assert range_resolution("hour", day + 1, day + 2, hourly=True) == "hour"
+    with pytest.raises(QueryError, match="HOURLY_INDEX is empty"):
+        range_resolution("hour", day, day + H, hourly=False)
+    with pytest.raises(QueryError, match="resolution must be one of"):
+        range_resolution("week", day, day + H, hourly=True)
+
+
+def test_auto_pieces_cover_the_range_exactly_with_whole_hours_from_the_rollups() -> None:
+    rng = random.Random(21)
+    for _ in range(2000):
+        start = rng.randrange(0, 200 * H) // W * W
+        end = start + rng.randrange(1, 40 * H) // W * W + W
+        hours_from = rng.choice([None, 0, start, start + rng.randrange(0, 50 * H), 10**15])
+        pieces = plan_pieces(start, end, hours_from)
+        # in order, no gap, no overlap, exactly [start, end)
+        assert pieces[0][1] == start and pieces[-1][2] == end
+        assert all(a[2] == b[1] for a, b in zip(pieces, pieces[1:], strict=False))
+        assert all(a < b for _, a, b in pieces)
+        for kind, a, b in pieces:
+            if kind == "hour":  # whole hours, after the rollups' first usable hour, in a long range
+                assert a % H == 0 and b % H == 0 and end - start > AUTO_HOURS_ABOVE_MS
+                assert hours_from is not None and a >= hours_from
+            else:
+                assert kind == "minute"
+        hour_pieces = [p for p in pieces if p[0] == "hour"]
+        assert len(hour_pieces) <= 1
+        if end - start > AUTO_HOURS_ABOVE_MS and hours_from is not None:
+            first = max(-(-start // H) * H, -(-hours_from // H) * H)
+            if first < end // H * H:  # some whole hour is usable: it is read from the rollups
+                assert hour_pieces == [("hour", first, end // H * H)]
+        minute_ms = sum(b - a for kind, a, b in pieces if kind == "minute")
+        if hours_from is not None and hours_from <= start and hour_pieces:
+            assert minute_ms < 2 * H  # only the edges come from minute documents
+    assert plan_pieces(5, 5, 0) == []
+    assert plan_pieces(0, 7 * H, 0) == [("hour", 0, 7 * H)]
+    assert plan_pieces(W, 8 * H - W, 0) == [
+        ("minute", W, H),
+        ("hour", H, 7 * H),
+        ("minute", 7 * H, 8 * H - W),
+    ]
+    assert plan_pieces(0, 7 * H, None) == [("minute", 0, 7 * H)]
+    assert plan_pieces(0, 6 * H, 0) == [("minute", 0, 6 * H)]
