@@ -345,7 +345,7 @@ def hour_completeness(minutes: Completeness, hour_ms: int = HOUR_MS) -> Complete
     before = minutes.complete_before_ms
     return replace(
         minutes,
-        complete_before_ms=None if before is None else before // hour_ms * hour_ms,
+        complete_before_ms=None if before is None else -(-before // hour_ms) * hour_ms,
         window_ms=hour_ms,
         resolution="hour",
     )
@@ -785,13 +785,11 @@ class QueryClient:
             return [("minute", *span)]
         hours_from = None
         if span[1] - span[0] > AUTO_HOURS_ABOVE_MS:
+            await self._visible_at("hour")  # before the first hour is looked for, as before any read
             first = await self.earliest_minute("hour")
             # the rollups' first hour may have begun before they were switched on: minutes for it
             hours_from = None if first is None else first + HOUR_MS
-        pieces = plan_pieces(*span, hours_from)
-        if any(kind == "hour" for kind, _, _ in pieces):
-            await self._visible_at("hour")
-        return pieces
+        return plan_pieces(*span, hours_from)
 
     async def _ranked_sums(
         self,

@@ -527,6 +527,7 @@ async def test_worker_serves_the_read_api(stack: StackLayout, engine_url: str, t
             "gender": "female",
             "segment": 2,
             "min_impressions": DEFAULT_MIN_IMPRESSIONS,
+            "resolution": "minute",
         }
         status, body = await asyncio.to_thread(get, f"{base}/api/top/segments?minutes=1&k=2")
         assert status == 200 and [s["segment_id"] for s in body["segments"]] == [1, 2, 3, None]
