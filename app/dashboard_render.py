@@ -374,7 +374,10 @@ def traffic_chart(minutes: Sequence[MinuteTotals]) -> str:
             f"{_num(m.impressions)} impressions, {_num(m.clicks)} clicks"
             f"{' (open: still counting)' if still else ''}</title></rect>"
         )
-        if still:  # said in words too: a short bar here is a window still filling, not a dip
+        # said in words too: a short bar here is a window still filling, not a dip; once per run of
+        # open windows (hours side by side in the hourly view), over its newest bar
+        last_of_run = i == n - 1 or minute_state(minutes[i + 1]) != "open"
+        if still and last_of_run:
             parts.append(
                 f'<text class="open-label" x="{x:.1f}" y="{min(y, f.top + f.plot_h) - 4:.1f}" '
                 'text-anchor="middle">open</text>'

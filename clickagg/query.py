@@ -345,7 +345,7 @@ def hour_completeness(minutes: Completeness, hour_ms: int = HOUR_MS) -> Complete
     before = minutes.complete_before_ms
     return replace(
         minutes,
-        complete_before_ms=None if before is None else -(-before // hour_ms) * hour_ms,
+        complete_before_ms=None if before is None else before // hour_ms * hour_ms,
         window_ms=hour_ms,
         resolution="hour",
     )

@@ -356,3 +356,14 @@ def test_hourly_view_parameter() -> None:
         dashboard.parse_controls({"view": "hour"}, hourly=False)
     assert refused.value.name == "view" and "HOURLY_INDEX is empty" in str(refused.value)
     assert dashboard.parse_controls({"view": "minute"}, hourly=False).view == "minute"
+
+
+def test_adjacent_open_hours_are_labelled_once() -> None:
+    s = hourly()
+    hours = list(s.minutes)
+    for i in (165, 166):  # three open hours side by side: one label, over the newest
+        hours[i] = MinuteTotals(
+            **{**hours[i].__dict__, "final": False, "complete": False, "final_documents": 1}
+        )
+    chart = render.traffic_chart(hours)
+    assert chart.count('class="bar open"') == 3 and chart.count('class="open-label"') == 1
