@@ -22,7 +22,7 @@ from clickagg.config import Settings
 from clickagg.core import commit_meta, dead_letters, envelope
 from clickagg.core.aggregate import Counts
 from clickagg.core.batch import aggregate_batch
-from clickagg.core.days import expire_before_ms
+from clickagg.core.days import expire_before_all_ms
 from clickagg.core.keys import GroupKey, owner_partition
 from clickagg.core.plans import IdlePlan
 from clickagg.core.watermarks import SourceClock
@@ -204,7 +204,7 @@ class PartialCounter:
             self.s.event_time_field or None,
             now,
             self.s.max_future_seconds * 1000,
-            expire_before_ms(now, self.s.retention_days),
+            expire_before_all_ms(now, self.s.retentions),
         )
         next_offset = records[-1].offset + 1
         task.consumed = next_offset

@@ -23,7 +23,7 @@ from clickagg import clients
 from clickagg.aio import Backoff, OneInFlight, StageStuck, quietly
 from clickagg.config import Settings
 from clickagg.core import commit_meta, envelope
-from clickagg.core.days import expire_before_ms
+from clickagg.core.days import expire_before_all_ms
 from clickagg.core.documents import iso
 from clickagg.core.plans import FlushPlan, any_live
 from clickagg.core.watermarks import NO_WATERMARK
@@ -42,7 +42,7 @@ from clickagg.kafka_util import (
     transactional_reader,
 )
 from clickagg.metrics import METRICS
-from clickagg.tables.window_state import LateRow, WindowState, Write
+from clickagg.tables.window_state import HOUR_MS, Hours, LateRow, WindowState, Write, hour_envelope
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class ProgressWrite(NamedTuple):
     window_start: int = 0  # a DocWrite field; the progress index is one index, not daily
 
 
+INF = float("inf")  # a live_from that makes every window historical: finals only
 COMMIT_DEADLINE_S = 30.0  # an offset commit that takes longer fails the stage (restart, new clients)
 
 
@@ -73,6 +74,9 @@ class WindowWriter:
         self.refresh = RefreshPolicy()
         self.group_id = f"{settings.app_id}-stage2"
         self.states: dict[TopicPartition, WindowState] = {}
+        # Exact hourly rollups (HOURLY_INDEX): per partition, fed the same rows as the minutes.
+        self.hours: dict[TopicPartition, WindowState] = {}
+        self.hour_sink = BulkSink(self.post, settings.hourly, daily=True) if settings.hourly else None
         self.positions: dict[TopicPartition, int] = {}
         self.lock = asyncio.Lock()
         self.listener_error: Exception | None = None  # raised by the loop (see StageListener)
@@ -128,17 +132,24 @@ class WindowWriter:
                 finals = 0
                 live_close = False  # a live window closed: its finals go out now, not a second later
                 live_from = self._live_from()
-                expire_before = expire_before_ms(int(time.time() * 1000), self.s.retention_days)
+                expire_before = expire_before_all_ms(int(time.time() * 1000), self.s.retentions)
                 for tp, records in batches.items():
                     state = self.states.get(tp)
                     if state is None:
                         continue
                     state.expire_before = expire_before
+                    hour_state = self.hours.get(tp)
                     position = self.positions[tp]
                     for record in records:
                         if record.offset < position:
                             continue  # fetched before a rebalance handed the partition back
-                        state.apply(record.offset, envelope.decode(record.value))
+                        env = envelope.decode(record.value)
+                        if hour_state is None:
+                            state.apply(record.offset, env)
+                        else:
+                            summed: Hours = {}
+                            state.apply(record.offset, env, summed)
+                            hour_state.apply(record.offset, hour_envelope(env, summed))
                         position = record.offset + 1
                     self.positions[tp] = position
                 await self._close_windows()
@@ -173,6 +184,9 @@ class WindowWriter:
             for state in pending:
                 state.know_sources(sources)
                 state.close()
+            for hour_state in self.hours.values():  # the same marks: an hour closes with its last minute
+                hour_state.know_sources(sources)
+                hour_state.close()
 
     async def _source_partitions(self) -> int | None:
         assert self.admin is not None
@@ -197,13 +211,28 @@ class WindowWriter:
         assert self.consumer is not None
         self.flushing.flushed(time.monotonic())
         writes = []
+        hour_writes: list[Write] = []
         offsets = {}
         late: list[tuple[TopicPartition, LateRow]] = []
         closed: dict[TopicPartition, int] = {}
-        live = None if final_pass else self._live_from()
+        # A flush that dead-letters rows first writes every change (historical windows' and open
+        # hours' too), so the commit floor passes those rows: a replay after a restart then never
+        # holds a row that was dead-lettered, which is what lets the hours take replayed rows of
+        # closed minutes (WindowState.apply). Stage-2 dead letters are rare (stage 1 has its own).
+        everything = final_pass or any(self.states[tp].has_late() for tp in partitions)
+        live = None if everything else self._live_from()
         for tp in partitions:
             state = self.states[tp]
             writes.extend(state.take_writes(live))
+        # Open hours are written when a minute closes (finals, live hours), not every flush: about
+        # one write per key and minute; historical hours only as finals, like historical minutes.
+        hour_live = None if everything else (self._live_hour_from() if any(w.final for w in writes) else INF)
+        for tp in partitions:
+            hour_state = self.hours.get(tp)
+            if hour_state is not None:
+                hour_writes.extend(hour_state.take_writes(hour_live))
+        for tp in partitions:
+            state = self.states[tp]
             closed[tp] = state.closed_below  # what the progress may vouch for: these finals are in `writes`
             late.extend((tp, row) for row in state.take_late())
             if tp in self.positions:
@@ -212,9 +241,13 @@ class WindowWriter:
                 # needs to rebuild the keys that are still open.
                 position = self.positions[tp]
                 meta = commit_meta.encode_writer(state.watermark, state.closed_below, position)
-                offsets[tp] = (state.commit_floor(position), meta)
+                floor = state.commit_floor(position)
+                hour_state = self.hours.get(tp)
+                if hour_state is not None:  # an hour's unwritten changes hold the commit back too
+                    floor = min(floor, hour_state.commit_floor(position))
+                offsets[tp] = (floor, meta)
         await self.writing.settle()
-        job = self._write_and_commit(writes, offsets, closed, late)
+        job = self._write_and_commit(writes, offsets, closed, late, hour_writes)
         if final_pass:
             await job
         else:
@@ -226,10 +259,14 @@ class WindowWriter:
         offsets: dict[TopicPartition, tuple[int, str]],
         closed: dict[TopicPartition, int],
         late: list[tuple[TopicPartition, LateRow]],
+        hour_writes: list[Write] | None = None,
     ) -> None:
         assert self.consumer is not None
         if late:
             await self._dead_letter_late_rows(late)
+        if hour_writes and self.hour_sink is not None:
+            await self.hour_sink.write(hour_writes)  # before the progress and the commit, like minutes
+            METRICS.inc("hourly_documents_written_total", len(hour_writes))
         if writes:
             started = time.time()
             await self.sink.write(writes)
@@ -241,7 +278,9 @@ class WindowWriter:
                 # Window end → its final documents written (one sample per window and flush).
                 METRICS.observe("final_delay_seconds", wrote_at - (start + self.s.window_ms) / 1000)
             METRICS.observe("flush_seconds", wrote_at - started)
-            METRICS.observe_behind("freshness_seconds", wrote_at, [st.watermark.current() for st in self.states.values()])
+            METRICS.observe_behind(
+                "freshness_seconds", wrote_at, [st.watermark.current() for st in self.states.values()]
+            )
             live_from = self._live_from()
             self.refresh.wrote(
                 live=any_live((w.window_start for w in writes), live_from),
@@ -295,7 +334,9 @@ class WindowWriter:
         if len(late) > expired:
             METRICS.inc("late_rows_total", len(late) - expired)
             log.warning(
-                "%d rows arrived for windows already final: sent to %s (reason late)", len(late) - expired, self.s.dlq
+                "%d rows arrived for windows already final: sent to %s (reason late)",
+                len(late) - expired,
+                self.s.dlq,
             )
         if expired:
             METRICS.inc("expired_rows_total", expired)
@@ -306,6 +347,9 @@ class WindowWriter:
                 self.s.dlq,
             )
 
+    def _live_hour_from(self) -> float:
+        return live_from(time.time() * 1000, HOUR_MS, self.s.lateness_ms)
+
     def _live_from(self) -> float:
         """The first live window start now (clickagg.core.windows.live_from: the one definition)."""
         return live_from(time.time() * 1000, self.s.window_ms, self.s.lateness_ms)
@@ -314,6 +358,8 @@ class WindowWriter:
         """Make written documents searchable (see RefreshPolicy); a failure only defers it."""
         try:
             await asyncio.to_thread(self.post.refresh, self.s.es_index)
+            if self.s.hourly:
+                await asyncio.to_thread(self.post.refresh, self.s.hourly)
         except Exception as exc:
             note_bad("elasticsearch", f"refreshing {self.s.es_index} failed ({exc!r}); will retry")
             return
@@ -364,7 +410,16 @@ class WindowWriter:
             restored = commit_meta.decode_writer(meta)
             state.watermark, state.closed_below = restored.watermark, restored.closed_below
             state.replay_below = restored.position
-            loaded = await self._load_open_documents(tp.partition, state)
+            loaded = await self._load_open_documents(tp.partition, state, self.s.es_index)
+            if self.s.hourly:
+                # Same marks as the minutes; replay_below None: rows for an hour already final are
+                # skipped silently (any that were not replays were dead-lettered by the minutes).
+                hour_state = WindowState(tp.partition, HOUR_MS, self.s.lateness_ms, replay_below=None)
+                hour_state.watermark = commit_meta.decode_writer(meta).watermark
+                hour_state.closed_below = restored.closed_below
+                loaded_hours = await self._load_open_documents(tp.partition, hour_state, self.s.hourly)
+                self.hours[tp] = hour_state
+                log.info("stage2 %s: %d open hourly documents", tp, loaded_hours)
             self.positions[tp] = await resume_at(self.consumer, tp, offset)
             self.states[tp] = state
             log.info("stage2 owns %s from offset %s with %d open documents", tp, offset, loaded)
@@ -374,18 +429,43 @@ class WindowWriter:
         while True:
             try:
                 await self.es.refresh(self.s.es_index)
+                if self.s.hourly:
+                    await self.es.refresh(self.s.hourly, ignore_unavailable=True)
                 return
             except Exception as exc:
                 note_bad("elasticsearch", f"not reachable while restoring state ({exc!r}); retrying")
                 await backoff.sleep()
 
-    async def _load_open_documents(self, partition: int, state: WindowState) -> int:
-        query = {"bool": {"filter": [{"term": {"owner_partition": partition}}, {"term": {"final": False}}]}}
+    async def _load_open_documents(self, partition: int, state: WindowState, index: str) -> int:
+        """The documents of the windows still open at the committed point, final ones included.
+
+        Final ones too: a window may have closed and had its final written after the last commit
+        (a kill -9 between the write and the commit). Its rows are replayed from the commit floor,
+        which may be past its first rows (its earlier changes were written); rebuilt from the
+        replay alone and closed again at a later version, its final would be overwritten with
+        part of its counts (found by the hourly kill -9 test). Loaded, the stored counts and
+        version make the replay skip what they hold and the close rewrite the same numbers.
+        """
+        still_open = {
+            "range": {
+                "time": {
+                    "gt": state.closed_below - state.window_ms - state.lateness_ms,
+                    "format": "epoch_millis",
+                }
+            }
+        }
+        query = {
+            "bool": {
+                "filter": [{"term": {"owner_partition": partition}}],
+                "should": [{"term": {"final": False}}, still_open],
+                "minimum_should_match": 1,
+            }
+        }
         backoff = Backoff(first_s=0.5, max_s=5.0)
         while True:
             try:
                 count = 0
-                async for hit in self.es.scan(self.s.es_index, {"query": query, "version": True}, size=5000):
+                async for hit in self.es.scan(index, {"query": query, "version": True}, size=5000):
                     # The external version is the partials offset + 1 the counts reflect.
                     src = hit["_source"]
                     key = (_ms(src["time"]), src["gender"], src["segment_id"], src["article_id"])
@@ -406,4 +486,5 @@ class WindowWriter:
                 log.warning("flush on revoke failed: %r", exc)
         for tp in owned:
             self.states.pop(tp, None)
+            self.hours.pop(tp, None)
             self.positions.pop(tp, None)

@@ -100,7 +100,7 @@ class Pipeline:
         backoff = Backoff(first_s=0.5)
         while True:
             try:
-                await schema.install(self.es, self.s.es_index, owner)
+                await schema.install(self.es, self.s.es_index, owner, self.s.hourly)
                 return
             except OwnershipError as exc:
                 # Faust has turned sys.stderr into a logger: the line goes to the real stderr.
@@ -143,9 +143,12 @@ class Pipeline:
         owner, warned = Owner.of(self.s), set[str]()
         while not self.stopping.is_set():
             try:
-                await retention.apply_retention(
-                    self.es, self.s.es_index, owner, self.s.retention_days, int(time.time() * 1000), warned
-                )
+                now = int(time.time() * 1000)
+                await retention.apply_retention(self.es, self.s.es_index, owner, self.s.retention_days, now, warned)
+                if self.s.hourly:
+                    await retention.apply_retention(
+                        self.es, self.s.hourly, owner, self.s.hourly_retention_days, now, warned
+                    )
             except Exception as exc:
                 log.warning("retention: could not list or delete old daily indices (%s); next try in an hour", exc)
             try:

@@ -98,6 +98,14 @@ class Settings:
         return f"{self.es_index}-hourly"
 
     @property
+    def retentions(self) -> tuple[int, ...]:
+        """The retentions an event must fit: its minute's day and (with rollups) its hour's day.
+
+        An event is expired when either day is gone (clickagg.core.days.expire_before_ms), so no
+        row is ever counted in one resolution and missing from the other."""
+        return (self.retention_days, self.hourly_retention_days) if self.hourly else (self.retention_days,)
+
+    @property
     def window_ms(self) -> int:
         return self.window_seconds * 1000
 
@@ -134,18 +142,14 @@ class Settings:
             raise ConfigError(f"PRODUCER_LINGER_MS must be >= 0, got {self.producer_linger_ms}")
         if self.retention_days < 0:
             raise ConfigError(f"RETENTION_DAYS must be >= 0 (0 keeps every day), got {self.retention_days}")
-        if self.hourly and (
-            self.hourly_retention_days < 0
-            or (self.hourly_retention_days and not self.retention_days)
-            or (self.retention_days and self.hourly_retention_days and self.hourly_retention_days < self.retention_days)
-        ):
-            # An hour must outlive its minutes: a minute still accepted may never fall into a deleted hour.
+        if self.hourly_retention_days < 0:
             raise ConfigError(
-                f"HOURLY_RETENTION_DAYS must be 0 (keep every day, then RETENTION_DAYS must be 0 too) or at least "
-                f"RETENTION_DAYS ({self.retention_days}), got {self.hourly_retention_days}"
+                f"HOURLY_RETENTION_DAYS must be >= 0 (0 keeps every day), got {self.hourly_retention_days}"
             )
         if self.hourly and self.hourly in (self.es_index, progress_name(self.es_index)):
-            raise ConfigError(f"HOURLY_INDEX must differ from ES_INDEX and its progress index, got {self.hourly!r}")
+            raise ConfigError(
+                f"HOURLY_INDEX must differ from ES_INDEX and its progress index, got {self.hourly!r}"
+            )
         if self.max_future_seconds < 0:
             raise ConfigError(f"MAX_FUTURE_SECONDS must be >= 0, got {self.max_future_seconds}")
         if self.idle_timeout_seconds <= 0:

@@ -94,6 +94,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     ),
     # --- the sink
     MetricSpec(
+        "hourly_documents_written_total",
+        "counter",
+        "Hourly rollup documents written to the search engine (open hours when a minute closes, and finals).",
+    ),
+    MetricSpec(
         "documents_written_total",
         "counter",
         "Minute documents written to the search engine (partial upserts and finals).",

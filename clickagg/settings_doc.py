@@ -27,7 +27,7 @@ HELP: dict[str, str] = {
     "flush_interval_seconds": "how often stage 2 upserts the changed documents of live windows",
     "max_future_seconds": "an event more than this ahead of the worker's clock is a dead letter, reason future",
     "hourly_index": "alias of the exact hourly rollups (auto: ES_INDEX with -minutely replaced by -hourly, e.g. clickstream-hourly; empty: no rollups)",
-    "hourly_retention_days": "daily indices of hourly rollups older than this many days are deleted (0: keep everything); at least RETENTION_DAYS",
+    "hourly_retention_days": "daily indices of hourly rollups older than this many days are deleted (0: keep everything); events past either retention are expired",
     "retention_days": "daily indices older than this many days are deleted and their events dead-lettered as expired (0: keep everything)",
     "log_level": "DEBUG, INFO, WARNING or ERROR; DEBUG adds tracebacks and every client-library line",
     "log_format": "text, or json (one ECS document per line, for log shippers)",

@@ -42,6 +42,38 @@ class Write(NamedTuple):  # a tuple, not a frozen dataclass: ~1.4M are built per
     final: bool
 
 
+HOUR_MS = 3_600_000
+Hours = dict[int, dict[Rest, list[int]]]  # hour start -> key -> [impressions, clicks] of one envelope
+
+
+def _sum_hour(hours: Hours, start: int, rows: list[Any]) -> None:
+    bucket = hours.setdefault(start - start % HOUR_MS, {})
+    for gender, segment, article, imp, clk in rows:
+        rest = (gender, segment, article)
+        counts = bucket.get(rest)
+        if counts is None:
+            bucket[rest] = [imp, clk]
+        else:
+            counts[0] += imp
+            counts[1] += clk
+
+
+def hour_envelope(envelope: dict[str, Any], hours: Hours) -> dict[str, Any]:
+    """The envelope for the hourly state: one row per hour and key, with the minute envelope's marks.
+
+    Summed per envelope first because a key's version is per envelope: two minutes of one hour
+    in one envelope are one update of the hour's key, not two (the second would look applied).
+    The hourly state is a WindowState with window_ms = HOUR_MS and replay_below = None, so rows
+    for an hour already final are skipped silently (the minutes have dead-lettered any that were
+    not replays) and its watermark, versions and closing follow the minutes' exactly: an hour is
+    final when the watermark passes its end + lateness, i.e. when its last minute is final.
+    """
+    windows = [
+        (hour, [(g, s, a, c[0], c[1]) for (g, s, a), c in rows.items()]) for hour, rows in hours.items()
+    ]
+    return {"src": envelope["src"], "n": envelope["n"], "wm": envelope["wm"], "windows": windows}
+
+
 @dataclass
 class WindowState:
     partition: int
@@ -69,12 +101,16 @@ class WindowState:
         """Restore an open document read back from Elasticsearch after a restart or rebalance."""
         self.windows.setdefault(key[0], {})[(key[1], key[2], key[3])] = [impressions, clicks, version]
 
-    def apply(self, offset: int, envelope: dict[str, Any]) -> None:
+    def apply(self, offset: int, envelope: dict[str, Any], hours: Hours | None = None) -> None:
         """Add one envelope's rows, then record its watermark (rows precede their marker).
 
         Envelope rows come grouped by window (see clickagg.core.envelope). Windows are not closed
         here: the writer first proves it knows every source partition (a topic may have grown),
         then calls close().
+
+        hours: when given, every row the minutes count is also summed into it by hour (see
+        hour_envelope), replays included (the hourly state's own versions decide), dead letters
+        never.
         """
         version = offset + 1
         span = self.window_ms + self.lateness_ms  # a window closes at start + span
@@ -83,11 +119,18 @@ class WindowState:
         expire_before = self.expire_before
         for start, rows in envelope["windows"]:
             if start + span <= closed_below:
-                self._late(offset, envelope["src"], start, rows)
+                # A replay (not dead-lettered now) was counted by this minute before the restart: the
+                # hour gets it again and its own versions decide. That holds because a flush that
+                # dead-letters rows writes every change first (the writer's rule), so the commit floor
+                # passes them: no row dead-lettered before a restart is ever replayed.
+                if not self._late(offset, envelope["src"], start, rows) and hours is not None:
+                    _sum_hour(hours, start, rows)
                 continue
             if start < expire_before:
                 self._late(offset, envelope["src"], start, rows, "expired")
                 continue
+            if hours is not None:
+                _sum_hour(hours, start, rows)
             bucket = windows.get(start)
             if bucket is None:
                 bucket = windows[start] = {}
@@ -113,11 +156,16 @@ class WindowState:
         self.watermark.update(envelope["src"], envelope["wm"], envelope["n"])
         self.version = version
 
-    def _late(self, offset: int, source: int, start: int, rows: list[Any], reason: str = "late") -> None:
+    def _late(self, offset: int, source: int, start: int, rows: list[Any], reason: str = "late") -> bool:
+        """Dead-letter the rows (True), or skip them as a replay whose fate is decided (False)."""
         if self.replay_below is None or offset < self.replay_below:
-            return  # a replay of an envelope applied before the restart: its rows' fate is decided
+            return False  # a replay of an envelope applied before the restart
         self.late_rows += len(rows)
         self.late.extend(LateRow(offset, source, start, tuple(row), reason) for row in rows)
+        return True
+
+    def has_late(self) -> bool:
+        return bool(self.late)
 
     def take_late(self) -> list[LateRow]:
         late, self.late = self.late, []

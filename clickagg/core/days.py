@@ -71,6 +71,11 @@ def expire_before_ms(now_ms: int, retention_days: int) -> int:
     return (day_of(now_ms) - retention_days) * DAY_MS
 
 
+def expire_before_all_ms(now_ms: int, retentions: tuple[int, ...]) -> int:
+    """The strictest edge of several retentions (minutes and hours): expired if any day is gone."""
+    return max(expire_before_ms(now_ms, r) for r in retentions)
+
+
 def delete_before_day(now_ms: int, retention_days: int) -> int | None:
     """Daily indices of days before this may be deleted (one grace day after expiry); None: keep all."""
     if retention_days <= 0:

@@ -83,9 +83,26 @@ class _Target:
     alias: bool = False  # `name` is an alias every index the template creates joins
 
 
-def _targets(index: str, now_ms: int | None = None) -> list[_Target]:
+def _targets(index: str, now_ms: int | None = None, hourly: str = "") -> list[_Target]:
     progress = progress_index(index)
-    today = daily_index(index, int(time.time() * 1000) if now_ms is None else now_ms)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    today = daily_index(index, now)
+    rollups = (
+        [
+            _Target(
+                hourly,
+                f"HOURLY_INDEX {hourly}",
+                DOCUMENT_MAPPING,
+                {"refresh_interval": DOCUMENTS_REFRESH_INTERVAL},
+                DOCUMENT_FIELDS,
+                create_as=daily_index(hourly, now),
+                patterns=tuple(index_patterns(hourly)),
+                alias=True,
+            )
+        ]
+        if hourly
+        else []
+    )
     return [
         _Target(
             index,
@@ -106,10 +123,10 @@ def _targets(index: str, now_ms: int | None = None) -> list[_Target]:
             create_as=progress,
             patterns=(progress,),
         ),
-    ]
+    ] + rollups
 
 
-async def install(es: SearchEngine, index: str, owner: Owner | None = None) -> None:
+async def install(es: SearchEngine, index: str, owner: Owner | None = None, hourly: str = "") -> None:
     """Make `index` and `<index>-progress` (and their templates) exist with clickagg's mappings.
 
     With an owner (the worker): refuse with OwnershipError, before writing anything, if any of them
@@ -118,19 +135,20 @@ async def install(es: SearchEngine, index: str, owner: Owner | None = None) -> N
     deployments installing at the same moment on a new index one wins and the other is refused
     (creating an index or a template is atomic), while workers of one deployment all start.
     Without an owner (tests, tools): create what is missing as unclaimed, touch nothing that exists.
+    hourly: the hourly rollups' alias (Settings.hourly), installed and owned the same way; "" none.
     """
     if owner is None:
-        for target in _targets(index):
+        for target in _targets(index, hourly=hourly):
             if not (await _template_meta(es, template_name(target.name)))[0]:
                 await _put_template(es, target, None, create=True)
             await _create_index(es, target, UNCLAIMED_META)
         return
-    await check(es, index, owner)
-    for target in _targets(index):
+    await check(es, index, owner, hourly)
+    for target in _targets(index, hourly=hourly):
         await _claim_template(es, index, target, owner)
         await _claim_index(es, index, target, owner)
-    await check(es, index, owner)
-    for target in _targets(index):
+    await check(es, index, owner, hourly)
+    for target in _targets(index, hourly=hourly):
         _, meta = await _template_meta(es, template_name(target.name))
         if not is_owned_by(meta, owner):  # left by another installer: it follows its index's owner
             log.warning(
@@ -139,17 +157,17 @@ async def install(es: SearchEngine, index: str, owner: Owner | None = None) -> N
             await _put_template(es, target, owner, create=False)
 
 
-async def check(es: SearchEngine, index: str, owner: Owner) -> None:
+async def check(es: SearchEngine, index: str, owner: Owner, hourly: str = "") -> None:
     """Read only: raise OwnershipError if `owner` may not write `index`, its progress index or templates.
 
     An index decides for itself. A template decides while its indices do not exist (or are not
     yet this owner's), so a deleted index is not recreated under another owner; once the indices
     record this owner, a template recording someone else is a leftover, not a claim.
     """
-    for target in _targets(index):
+    for target in _targets(index, hourly=hourly):
         mappings = await _mappings(es, target.name)
         if target.alias and target.name in mappings:
-            raise OwnershipError(_single_index_refusal(index))
+            raise OwnershipError(_single_index_refusal(target.name, target.subject.split()[0]))
         for concrete, mapping in mappings.items():
             await _refuse_index(es, index, target, owner, concrete, mapping)
         if not _all_owned_by(mappings, owner):
@@ -199,7 +217,7 @@ def check_before_start(settings: Settings) -> None:
     async def run() -> None:
         es = engines.search_engine(settings, timeout_s=5, max_retries=0)
         try:
-            await check(es, settings.es_index, Owner.of(settings))
+            await check(es, settings.es_index, Owner.of(settings), settings.hourly)
         except OwnershipError:
             raise
         except Exception as exc:
@@ -313,12 +331,13 @@ async def _template_meta(es: SearchEngine, name: str) -> tuple[bool, Any]:
     return True, template.get("mappings", {}).get("_meta")
 
 
-def _single_index_refusal(index: str) -> str:
-    """ES_INDEX is a concrete index: written by clickagg before daily indices (or by someone else)."""
+def _single_index_refusal(index: str, setting: str = "ES_INDEX") -> str:
+    """ES_INDEX (or HOURLY_INDEX) is a concrete index: clickagg before daily indices, or someone else's."""
+    also = f" and {index}-progress" if setting == "ES_INDEX" else ""
     return (
-        f"ES_INDEX {index} is one index (clickagg before daily indices, or someone else's), but clickagg "
-        f"writes daily indices {index}-YYYY.MM.DD behind an alias named {index}: use a new ES_INDEX (the old "
-        f"index stays readable under its name) or delete {index} and {index}-progress to reuse the name"
+        f"{setting} {index} is one index (clickagg before daily indices, or someone else's), but clickagg "
+        f"writes daily indices {index}-YYYY.MM.DD behind an alias named {index}: use a new {setting} (the old "
+        f"index stays readable under its name) or delete {index}{also} to reuse the name"
     )
 
 

@@ -108,3 +108,11 @@ def test_stage2_dead_letters_rows_of_expired_days_once_and_skips_their_replays()
     restarted.expire_before = 120_000
     restarted.apply(5, env)  # the same envelope again after a restart: its fate was decided
     assert restarted.take_late() == []
+
+
+def test_an_event_expires_when_its_minute_or_its_hour_day_is_gone() -> None:
+    now = ms("2026-12-01T10:00:00")
+    assert days.expire_before_all_ms(now, (30, 400)) == days.expire_before_ms(now, 30)
+    assert days.expire_before_all_ms(now, (0, 400)) == days.expire_before_ms(now, 400)  # minutes kept forever
+    assert days.expire_before_all_ms(now, (0, 0)) == NEVER
+    assert days.expire_before_all_ms(now, (30, 7)) == days.expire_before_ms(now, 7)
