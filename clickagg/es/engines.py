@@ -189,6 +189,10 @@ def _build_engine(s: Settings, timeout_s: float, max_retries: int, sync: bool) -
             if sync:
                 from opensearchpy import OpenSearch
 
+                # The sink posts several bulks at once from its threads (elasticsearch-py keeps 10
+                # connections; opensearch-py's urllib3 pool keeps 1 and discards the others).
+                options["pool_maxsize"] = 10
+
                 return OpenSearch(**options), OpenSearchDialect()
             from opensearchpy import AsyncHttpConnection, AsyncOpenSearch
 
