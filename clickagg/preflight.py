@@ -151,7 +151,10 @@ async def check_elasticsearch(s: Settings, wait_s: float = 30.0) -> None:
     try:
         while True:
             try:
-                await es.probe(s.es_index)
+                # A search with a body, not HEAD: an answer without a body (e.g. nginx's "plain HTTP
+                # request sent to an HTTPS port") would leave nothing to tell the operator; a missing
+                # index is an answer too (ignore_unavailable), and Serverless allows search.
+                await es.search(s.es_index, {"size": 0}, ignore_unavailable=True)
                 return
             except Exception as exc:  # the port's error; the client's own says more (TLS, auth)
                 line, final = es_problem(s, exc.__cause__ if isinstance(exc.__cause__, Exception) else exc)
