@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from clickagg.es.errors import NotFound, SearchEngineError
@@ -37,6 +38,20 @@ class Dialect(Protocol):
 
     def with_timeout(self, client: Any, timeout_s: float) -> tuple[Any, dict[str, Any]]:
         """(client, extra kwargs) for one request bounded by timeout_s and not retried."""
+
+
+@contextmanager
+def translated(dialect: Dialect) -> Iterator[None]:
+    """The one place a client library's exception becomes the port's (the original chained)."""
+    try:
+        yield
+    except SearchEngineError:
+        raise
+    except Exception as exc:
+        err = dialect.translate(exc)
+        if err is None:
+            raise
+        raise err from exc
 
 
 Build = Callable[[str], tuple[Any, Dialect]]  # engine kind -> (client, dialect)
@@ -83,15 +98,8 @@ class SearchEngine:
 
     async def _call(self, make: Callable[[], Awaitable[Any]]) -> Any:
         await self.ready()
-        try:
+        with translated(self.dialect):
             return self.dialect.body(await make())
-        except SearchEngineError:
-            raise
-        except Exception as exc:
-            err = self.dialect.translate(exc)
-            if err is None:
-                raise
-            raise err from exc
 
     # -- cluster ---------------------------------------------------------------------------------
 
@@ -109,9 +117,7 @@ class SearchEngine:
         with the permission the worker needs anyway (the answer also checks the credentials).
         """
         await self.ready()
-        client, extra = (
-            self.dialect.with_timeout(self.client, timeout_s) if timeout_s else (self.client, {})
-        )
+        client, extra = self.dialect.with_timeout(self.client, timeout_s) if timeout_s else (self.client, {})
         return bool(await self._call(lambda: client.indices.exists(index=index, **extra)))
 
     # -- documents -------------------------------------------------------------------------------
@@ -137,16 +143,9 @@ class SearchEngine:
     ) -> AsyncIterator[dict[str, Any]]:
         """Every hit of a query (scroll), errors translated like every other call."""
         await self.ready()
-        try:
+        with translated(self.dialect):
             async for hit in self.dialect.scan(self.client, index, body, size):
                 yield hit
-        except SearchEngineError:
-            raise
-        except Exception as exc:
-            err = self.dialect.translate(exc)
-            if err is None:
-                raise
-            raise err from exc
 
     async def bulk(self, body: bytes, filter_path: str | None = None) -> dict[str, Any]:
         """One bulk request of pre-serialised NDJSON (passed through the client untouched)."""
@@ -243,15 +242,8 @@ class SyncBulk:
 
     def _call(self, make: Callable[[], Any]) -> Any:
         self._ready()
-        try:
+        with translated(self.dialect):
             return self.dialect.body(make())
-        except SearchEngineError:
-            raise
-        except Exception as exc:
-            err = self.dialect.translate(exc)
-            if err is None:
-                raise
-            raise err from exc
 
     def bulk(self, body: bytes, filter_path: str) -> dict[str, Any]:
         return dict(self._call(lambda: self.client.bulk(body=body, filter_path=filter_path)))
